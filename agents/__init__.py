@@ -1,0 +1,1 @@
+"""Rule-based and model-driven trading agents (policies)."""

@@ -1,0 +1,71 @@
+"""Noise trader: random orders of random size, some at market, some resting near the mid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from agents.base import POS, Strategy, capped_quantity, empty_actions
+from marketenv.actions import LIMIT, MARKET
+
+
+@dataclass(frozen=True)
+class NoiseParams:
+    """Noise-trader parameters.
+
+    Attributes:
+        activity: Probability of placing an order in a tick.
+        quantity: Largest order size (sizes uniform in ``1..quantity``).
+        market_prob: Probability that an order is a market order.
+        max_offset_ticks: Limit orders are priced uniformly from ``max_offset_ticks``
+            behind the reference to ``cross_ticks`` through it.
+        cross_ticks: How far a limit order may cross the reference, ticks.
+    """
+
+    activity: float = 0.3
+    quantity: int = 10
+    market_prob: float = 0.25
+    max_offset_ticks: int = 10
+    cross_ticks: int = 2
+
+    def validate(self, where: str) -> None:
+        from marketenv.errors import ConfigError
+
+        if not 0 <= self.activity <= 1:
+            raise ConfigError(f"{where}.activity must be in [0, 1] (got {self.activity})")
+        if self.quantity < 1:
+            raise ConfigError(f"{where}.quantity must be >= 1 (got {self.quantity})")
+        if not 0 <= self.market_prob <= 1:
+            raise ConfigError(f"{where}.market_prob must be in [0, 1] (got {self.market_prob})")
+        if self.max_offset_ticks < 0 or self.cross_ticks < 0:
+            raise ConfigError(f"{where}.max_offset_ticks and cross_ticks must be >= 0")
+
+
+class NoiseTrader(Strategy):
+    """Trades at random: no view on the price."""
+
+    name = "noise_trader"
+    label = "NoiseTrader"
+    Params: ClassVar[type] = NoiseParams
+    n_uniforms: ClassVar[int] = 5
+
+    def decide(self, obs: np.ndarray, u: np.ndarray) -> np.ndarray:
+        p = self.params
+        n = obs.shape[0]
+        side = np.where(u[:, 1] < 0.5, 1, -1) * (u[:, 0] < p.activity)
+        qty = capped_quantity(1.0 + np.floor(u[:, 2] * p.quantity), side, obs[:, POS], self.position_limit)
+        kind = np.where(u[:, 3] < p.market_prob, MARKET, LIMIT)
+        span = p.max_offset_ticks + p.cross_ticks + 1
+        offset = np.floor(u[:, 4] * span) - p.max_offset_ticks  # in [-max_offset, cross]
+        acts = empty_actions(n)
+        buy = (side > 0) & (qty > 0)
+        sell = (side < 0) & (qty > 0)
+        acts[buy, 0, 0] = kind[buy]
+        acts[buy, 0, 1] = qty[buy]
+        acts[buy, 0, 2] = np.where(kind[buy] == MARKET, 0, offset[buy])
+        acts[sell, 1, 0] = kind[sell]
+        acts[sell, 1, 1] = qty[sell]
+        acts[sell, 1, 2] = np.where(kind[sell] == MARKET, 0, -offset[sell])
+        return acts

@@ -1,0 +1,90 @@
+"""marketenv: a simulated multi-agent stock market.
+
+Importing the package registers the Gymnasium environment ``marketenv/Market-v0``.
+
+Public API:
+
+* :class:`MarketEnv` (Gymnasium, one learner vs the crowd) and :func:`parallel_env`
+  (PettingZoo ``ParallelEnv``, every participant an agent);
+* :class:`Simulation` (the tick loop), :class:`Market` (the pure core),
+  :func:`load_config` / :class:`Config`;
+* :data:`FEATURE_NAMES` (the ComprehensiveFeatures, see :mod:`marketenv.feature_spec`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as _gym
+
+__version__ = "0.1.0"
+
+from marketenv.config import Config, load_config  # noqa: E402
+from marketenv.errors import (  # noqa: E402
+    ConfigError,
+    InvalidActionError,
+    InvalidOrderError,
+    MarketEnvError,
+    ModelFormatError,
+    RecordingError,
+    ResetNeeded,
+)
+from marketenv.feature_spec import FEATURE_NAMES  # noqa: E402
+
+if TYPE_CHECKING:
+    from marketenv.env import MarketEnv
+    from marketenv.market import Market
+    from marketenv.parallel_env import MarketParallelEnv
+    from marketenv.simulation import Simulation
+
+ENV_ID = "marketenv/Market-v0"
+
+if ENV_ID not in _gym.registry:
+    _gym.register(id=ENV_ID, entry_point="marketenv.env:MarketEnv")
+
+
+def parallel_env(**kwargs: Any) -> MarketParallelEnv:
+    """The PettingZoo parallel env of the market (see :class:`MarketParallelEnv`)."""
+    from marketenv.parallel_env import MarketParallelEnv
+
+    return MarketParallelEnv(**kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MarketEnv":
+        from marketenv.env import MarketEnv
+
+        return MarketEnv
+    if name == "MarketParallelEnv":
+        from marketenv.parallel_env import MarketParallelEnv
+
+        return MarketParallelEnv
+    if name == "Simulation":
+        from marketenv.simulation import Simulation
+
+        return Simulation
+    if name == "Market":
+        from marketenv.market import Market
+
+        return Market
+    raise AttributeError(f"module 'marketenv' has no attribute {name!r}")
+
+
+__all__ = [
+    "ENV_ID",
+    "FEATURE_NAMES",
+    "Config",
+    "ConfigError",
+    "InvalidActionError",
+    "InvalidOrderError",
+    "Market",
+    "MarketEnv",
+    "MarketEnvError",
+    "MarketParallelEnv",
+    "ModelFormatError",
+    "RecordingError",
+    "ResetNeeded",
+    "Simulation",
+    "load_config",
+    "parallel_env",
+]

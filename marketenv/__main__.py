@@ -1,0 +1,5 @@
+"""``python -m marketenv``: the command line."""
+
+from marketenv.cli import main
+
+raise SystemExit(main())

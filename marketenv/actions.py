@@ -1,0 +1,168 @@
+"""The order action every market participant speaks, and its execution.
+
+An **order action** is an ``int64`` array of shape ``(2, 3)``: row 0 is the buy side,
+row 1 the sell side; the columns are ``[type, quantity, offset]``:
+
+========  =======================================================================
+type      meaning for that side
+========  =======================================================================
+0 NONE    do nothing on this side (resting orders stay)
+1 LIMIT   cancel my resting orders on this side, then place a good-till-cancelled
+          limit order of ``quantity`` at ``reference + offset`` ticks
+2 IOC     cancel my resting orders on this side, then an immediate-or-cancel limit
+          order at ``reference + offset``
+3 MARKET  cancel my resting orders on this side, then a market order
+4 CANCEL  cancel my resting orders on this side
+========  =======================================================================
+
+``reference`` is the symbol's integer reference price at the start of the tick
+(``floor`` of the mid, in ticks, see :meth:`Market.reference_price`); a positive offset
+is a higher price. A quantity of 0 places nothing (the cancel still happens). Within one
+action, both sides' cancels happen first, then the buy order, then the sell order.
+
+Recording encodes an action by its **net** placed quantity (see :func:`encode_action`):
+``action = sign(buy_qty - sell_qty)`` over the orders placed this tick,
+``action_quantity`` = all shares placed (both sides), ``action_price`` = the
+quantity-weighted limit price of the placed orders on the side of ``action`` (NaN when
+``action`` is 0 or those orders are market orders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from marketenv.market import Market
+from marketenv.types import TICKS_PER_UNIT, Order, OrderKind, OrderStatus
+
+NONE, LIMIT, IOC, MARKET, CANCEL = 0, 1, 2, 3, 4
+N_TYPES = 5
+ACTION_SHAPE = (2, 3)
+_KIND = {LIMIT: OrderKind.LIMIT, IOC: OrderKind.IOC, MARKET: OrderKind.MARKET}
+HOLD_ACTION = np.zeros(ACTION_SHAPE, dtype=np.int64)
+HOLD_ACTION.setflags(write=False)
+
+
+class ActionOutcome(NamedTuple):
+    """What one agent's action did this tick (on arrival; later fills of resting orders
+    are counted by the caller from the trades).
+
+    Attributes:
+        placed_buy: Shares placed on the buy side.
+        placed_sell: Shares placed on the sell side.
+        buy_price: Limit price of the buy order in ticks (0 for market/none).
+        sell_price: Limit price of the sell order in ticks (0 for market/none).
+        status_buy: OrderStatus of the buy order, -1 if none.
+        status_sell: OrderStatus of the sell order, -1 if none.
+        reason: Rejection reasons joined by "; " (empty if none).
+    """
+
+    placed_buy: int
+    placed_sell: int
+    buy_price: int
+    sell_price: int
+    status_buy: int
+    status_sell: int
+    reason: str
+
+
+NO_OUTCOME = ActionOutcome(0, 0, 0, 0, -1, -1, "")
+_REJECTED = int(OrderStatus.REJECTED)
+MAX_OFFSET = 10_000
+"""Largest absolute price offset of an action, ticks."""
+
+
+def apply_action(market: Market, agent: int, symbol: int, action: np.ndarray) -> ActionOutcome:
+    """Execute one agent's order action on the market now.
+
+    Args:
+        market: The market.
+        agent: Agent slot.
+        symbol: Symbol index the action trades.
+        action: ``(2, 3)`` integer array (see the module docstring); assumed validated.
+
+    Returns:
+        The outcome (rejections are reported, never raised).
+    """
+    return apply_flat(market, agent, symbol, np.asarray(action).reshape(-1).tolist())
+
+
+def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> ActionOutcome:
+    """:func:`apply_action` for an action already flattened to 6 Python ints (the fast path)."""
+    bt, bq, bo, st, sq, so = a
+    if bt == NONE and st == NONE:
+        return NO_OUTCOME
+    if bt != NONE:
+        market.cancel_side(agent, symbol, 1)
+    if st != NONE:
+        market.cancel_side(agent, symbol, -1)
+    ref = market.reference_price(symbol)
+    reasons = []
+    status_b = status_s = -1
+    placed_b = placed_s = 0
+    price_b = price_s = 0
+    if bq > 0 and LIMIT <= bt <= MARKET:
+        price_b = 0 if bt == MARKET else ref + bo
+        r = market.submit(Order(agent, symbol, 1, bq, price_b, _KIND[bt]))
+        status_b = r.status
+        if r.status == _REJECTED:
+            reasons.append("buy rejected: " + r.reason)
+        else:
+            placed_b = bq
+    if sq > 0 and LIMIT <= st <= MARKET:
+        price_s = 0 if st == MARKET else ref + so
+        r = market.submit(Order(agent, symbol, -1, sq, price_s, _KIND[st]))
+        status_s = r.status
+        if r.status == _REJECTED:
+            reasons.append("sell rejected: " + r.reason)
+        else:
+            placed_s = sq
+    return ActionOutcome(placed_b, placed_s, price_b, price_s, status_b, status_s, "; ".join(reasons))
+
+
+def encode_action(outcome: ActionOutcome) -> tuple[int, float, float]:
+    """The recorded ``(action, action_quantity, action_price)`` of an outcome.
+
+    Rule: the sign of the net placed quantity; the gross placed quantity; the limit price
+    (currency units) of the side of the sign, NaN if that is a market order or hold.
+    """
+    net = outcome.placed_buy - outcome.placed_sell
+    gross = float(outcome.placed_buy + outcome.placed_sell)
+    if net > 0:
+        p = outcome.buy_price
+        return 1, gross, (p / TICKS_PER_UNIT) if p > 0 else float("nan")
+    if net < 0:
+        p = outcome.sell_price
+        return -1, gross, (p / TICKS_PER_UNIT) if p > 0 else float("nan")
+    return 0, gross, float("nan")
+
+
+def validate_action(action: object, name: str, max_quantity: int, max_offset: int) -> np.ndarray:
+    """Check an order action and return it as a ``(2, 3)`` int64 array.
+
+    Raises:
+        InvalidActionError: naming the agent and the problem.
+    """
+    from marketenv.errors import InvalidActionError
+
+    a = np.asarray(action)
+    if a.shape != ACTION_SHAPE:
+        raise InvalidActionError(f"{name}: action shape {a.shape} must be {ACTION_SHAPE}")
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise InvalidActionError(f"{name}: action contains NaN or inf: {a.tolist()}")
+        if not (a == np.round(a)).all():
+            raise InvalidActionError(f"{name}: action must be integers, got {a.tolist()}")
+    elif a.dtype.kind not in "iu":
+        raise InvalidActionError(f"{name}: action dtype {a.dtype} must be an integer type")
+    a = a.astype(np.int64)
+    t, q, o = a[:, 0], a[:, 1], a[:, 2]
+    if ((t < 0) | (t >= N_TYPES)).any():
+        raise InvalidActionError(f"{name}: action type {t.tolist()} must be in 0..{N_TYPES - 1}")
+    if ((q < 0) | (q > max_quantity)).any():
+        raise InvalidActionError(f"{name}: action quantity {q.tolist()} must be in 0..{max_quantity}")
+    if (np.abs(o) > max_offset).any():
+        raise InvalidActionError(f"{name}: action offset {o.tolist()} must be in -{max_offset}..{max_offset}")
+    return a

@@ -1,0 +1,153 @@
+"""The ``marketenv`` command.
+
+::
+
+    marketenv --headless [--ticks N] [--seed N] [--config FILE]
+    marketenv --headless-record [--record-output PATH] [--record-warmup N]
+              [--record-interval N] [--ticks N] [--seed N] [--config FILE]
+    marketenv check FILE          verify a recording (recorders.check)
+    marketenv train ...           train a tree model on recordings (scripts/export_rf.py)
+
+Bad input prints one line on stderr and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import NoReturn
+
+from marketenv import __version__
+from marketenv.config import Config, load_config
+from marketenv.errors import MarketEnvError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"marketenv: error: {message} (see marketenv --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {v})")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {v})")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the main command."""
+    p = _Parser(
+        prog="marketenv",
+        description="Simulated multi-agent stock market. Subcommands: 'check FILE' "
+        "verifies a recording, 'train ...' trains a tree model on recordings.",
+    )
+    p.add_argument("--version", action="version", version=f"marketenv {__version__}")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true", help="run the simulation without UI")
+    mode.add_argument(
+        "--headless-record",
+        action="store_true",
+        help="record ML training data to Parquet (implies --headless)",
+    )
+    p.add_argument("--config", default=None, help="scenario TOML (default: the built-in default config)")
+    p.add_argument("--ticks", type=_positive_int, default=None, help="ticks to run (default: the config's)")
+    p.add_argument("--seed", type=_nonneg_int, default=None, help="root seed (default: the config's)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    r = p.add_argument_group("recording")
+    r.add_argument("--record-output", default="data/training.parquet", help="output Parquet file")
+    r.add_argument("--record-warmup", type=int, default=100, help="first tick recorded (>= 0)")
+    r.add_argument("--record-interval", type=int, default=1, help="record every N ticks (>= 1)")
+    return p
+
+
+def _load(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config)
+    return cfg.with_overrides(ticks=args.ticks, seed=args.seed)
+
+
+def run_headless(cfg: Config, quiet: bool = False) -> int:
+    """Run the crowd for ``cfg.simulation.ticks`` ticks and print a summary."""
+    from marketenv.progress import Progress
+    from marketenv.simulation import Simulation
+
+    sim = Simulation(cfg)
+    ticks = cfg.simulation.ticks
+    prog = Progress(ticks, enabled=False if quiet else None)
+    t0 = time.perf_counter()
+    done = 0
+    interrupted = False
+    try:
+        while done < ticks:
+            chunk = min(256, ticks - done)
+            sim.run(chunk)
+            done += chunk
+            prog.update(done)
+    except KeyboardInterrupt:
+        interrupted = True
+    prog.close()
+    wall = time.perf_counter() - t0
+    m = sim.market
+    print(f"marketenv {__version__}  seed {sim.seed}  {len(cfg.symbols)} symbol(s)  {sim.n_agents} agents")
+    if interrupted:
+        print(f"interrupted after {done:,} of {ticks:,} ticks")
+    print(f"ticks        {done:,}")
+    print(f"trades       {m.total_trades:,}")
+    print(f"volume       {m.total_volume:,} shares")
+    for s, name in enumerate(m.symbol_names):
+        mid = m.mid_price(s)
+        fv = m.fair_value(s)
+        print(f"{name:<12} last mid {mid:,.2f}  fair value {fv:,.2f}  ({(mid / fv - 1) * 100:+.2f}%)")
+    print(f"wall time    {wall:.2f} s  ({done / max(wall, 1e-9):,.0f} ticks/s)")
+    return 130 if interrupted else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``marketenv`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "check":
+        from recorders.check import main as check_main
+
+        return check_main(argv[1:])
+    if argv and argv[0] == "train":
+        from agents.training import main as train_main
+
+        return train_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.headless_record:
+            from recorders.run import run_recording
+
+            cfg = _load(args)
+            return run_recording(
+                cfg,
+                output=args.record_output,
+                warmup=args.record_warmup,
+                interval=args.record_interval,
+                quiet=args.quiet,
+            )
+        if args.headless:
+            return run_headless(_load(args), quiet=args.quiet)
+    except MarketEnvError as e:
+        print(f"marketenv: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"marketenv: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    parser.print_help()
+    return 2

@@ -1,0 +1,439 @@
+"""Typed, validated, frozen configuration.
+
+A config is a TOML file (TOML because it is in the standard library as :mod:`tomllib`,
+has real integers vs floats, and is hard to get subtly wrong the way YAML is) loaded into
+frozen dataclasses. Unknown keys, wrong types and impossible values raise
+:class:`~marketenv.errors.ConfigError` with a one-line message naming the key, e.g.
+``configs/x.toml: agents[2].count must be >= 1 (got 0)``.
+
+Units: prices and cash in the file are currency units (floats are fine, but they must lie
+on the cent grid); inside the market they become integer cents. ``fee_bps`` is charged
+to each side of a trade as ``floor(notional_cents * fee_bps / 10000)`` cents.
+
+The default config (:func:`default_config`) is built in code, so an installed package
+needs no data files; ``configs/default.toml`` is the same scenario as a file (a test
+keeps the two identical).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from marketenv.errors import ConfigError
+from marketenv.types import TICKS_PER_UNIT
+
+AGENT_TYPES = (
+    "market_maker",
+    "noise_trader",
+    "momentum",
+    "trend_follower",
+    "mean_reversion",
+    "value_trader",
+    "macd_crossover",
+    "tree_agent",
+)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Run length and root seed.
+
+    Attributes:
+        ticks: Ticks per run (``>= 1``).
+        seed: Root seed of the run's ``SeedSequence``.
+    """
+
+    ticks: int = 10_000
+    seed: int = 42
+
+    def validate(self, where: str) -> None:
+        _require(self.ticks >= 1, f"{where}.ticks must be >= 1 (got {self.ticks})")
+        _require(self.seed >= 0, f"{where}.seed must be >= 0 (got {self.seed})")
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Exchange rules.
+
+    Attributes:
+        fee_bps: Fee per side in basis points of notional (multiple of 0.01, ``>= 0``).
+        allow_short: Whether positions may go below zero (down to ``-position_limit``).
+        max_order_quantity: Largest quantity of a single order, shares.
+    """
+
+    fee_bps: float = 0.0
+    allow_short: bool = True
+    max_order_quantity: int = 10_000
+
+    def validate(self, where: str) -> None:
+        _require(self.fee_bps >= 0, f"{where}.fee_bps must be >= 0 (got {self.fee_bps})")
+        _require(
+            abs(self.fee_bps * 100 - round(self.fee_bps * 100)) < 1e-9,
+            f"{where}.fee_bps must be a multiple of 0.01 (got {self.fee_bps})",
+        )
+        _require(
+            self.max_order_quantity >= 1,
+            f"{where}.max_order_quantity must be >= 1 (got {self.max_order_quantity})",
+        )
+
+    @property
+    def fee_centibps(self) -> int:
+        """The fee in hundredths of a basis point (an exact integer)."""
+        return round(self.fee_bps * 100)
+
+
+@dataclass(frozen=True)
+class NewsConfig:
+    """The news process, per symbol.
+
+    Attributes:
+        rate: Probability per tick that a new event starts on a symbol with none active.
+        min_duration: Shortest event, ticks.
+        max_duration: Longest event, ticks.
+        impact: Log change of earnings over a whole event of sentiment 1 and magnitude 1
+            (0.1 = about +10%); an event moves earnings by
+            ``sentiment * magnitude * impact``, spread evenly over its duration, and the
+            change persists after the event ends.
+    """
+
+    rate: float = 0.002
+    min_duration: int = 50
+    max_duration: int = 500
+    impact: float = 0.10
+
+    def validate(self, where: str) -> None:
+        _require(0 <= self.rate <= 1, f"{where}.rate must be in [0, 1] (got {self.rate})")
+        _require(
+            self.min_duration >= 1, f"{where}.min_duration must be >= 1 (got {self.min_duration})"
+        )
+        _require(
+            self.max_duration >= self.min_duration,
+            f"{where}.max_duration must be >= min_duration (got {self.max_duration} < {self.min_duration})",
+        )
+        _require(0 <= self.impact <= 2, f"{where}.impact must be in [0, 2] (got {self.impact})")
+
+
+@dataclass(frozen=True)
+class SymbolConfig:
+    """One listed stock and its Gordon Growth Model fundamentals.
+
+    Fair value is ``D1 / (r - g)`` with ``D1 = eps * payout * (1 + g)``. When
+    ``discount_rate <= growth`` the model has no finite value: then ``fallback_pe`` must be
+    given and fair value is ``eps * fallback_pe``.
+
+    Attributes:
+        name: Ticker, unique.
+        eps: Earnings per share (currency units, > 0).
+        payout: Dividend payout ratio in (0, 1].
+        growth: Dividend growth rate g.
+        discount_rate: Required return r.
+        fallback_pe: Price/earnings multiple used when ``r <= g`` (else ignored).
+        initial_price: First reference price; defaults to the initial fair value.
+        drift_sigma: Per-tick standard deviation of the log drift of earnings.
+        max_drift: Bound on the absolute log drift (the drift is clipped to it).
+    """
+
+    name: str = "ACME"
+    eps: float = 5.0
+    payout: float = 0.4
+    growth: float = 0.03
+    discount_rate: float = 0.08
+    fallback_pe: float | None = None
+    initial_price: float | None = None
+    drift_sigma: float = 0.0005
+    max_drift: float = 0.05
+
+    def validate(self, where: str) -> None:
+        _require(bool(self.name), f"{where}.name must not be empty")
+        _require(self.eps > 0, f"{where}.eps must be > 0 (got {self.eps})")
+        _require(0 < self.payout <= 1, f"{where}.payout must be in (0, 1] (got {self.payout})")
+        _require(self.growth > -1, f"{where}.growth must be > -1 (got {self.growth})")
+        if self.discount_rate <= self.growth:
+            _require(
+                self.fallback_pe is not None,
+                f"{where}: discount_rate ({self.discount_rate}) <= growth ({self.growth}) has no "
+                "Gordon Growth value; set fallback_pe or make discount_rate > growth",
+            )
+        if self.fallback_pe is not None:
+            _require(self.fallback_pe > 0, f"{where}.fallback_pe must be > 0 (got {self.fallback_pe})")
+        if self.initial_price is not None:
+            _require(
+                self.initial_price >= 0.01,
+                f"{where}.initial_price must be >= 0.01 (got {self.initial_price})",
+            )
+        _require(self.drift_sigma >= 0, f"{where}.drift_sigma must be >= 0 (got {self.drift_sigma})")
+        _require(self.max_drift >= 0, f"{where}.max_drift must be >= 0 (got {self.max_drift})")
+        fv = self.base_fair_value()
+        _require(
+            0.01 <= fv <= 1e7,
+            f"{where}: initial fair value {fv:.4g} is outside [0.01, 1e7]; check eps, growth and discount_rate",
+        )
+
+    def base_fair_value(self) -> float:
+        """Fair value with no drift and no news, currency units."""
+        if self.discount_rate > self.growth:
+            return self.eps * self.payout * (1 + self.growth) / (self.discount_rate - self.growth)
+        assert self.fallback_pe is not None
+        return self.eps * self.fallback_pe
+
+
+@dataclass(frozen=True)
+class AgentGroupConfig:
+    """A group of identical-strategy agents trading one symbol.
+
+    Attributes:
+        type: Strategy name (see :data:`AGENT_TYPES`).
+        count: Number of agents (``>= 1``).
+        symbol: Ticker the agents trade (defaults to the first symbol).
+        initial_cash: Cash per agent, currency units (``>= 0``, on the cent grid).
+        initial_position: Shares per agent at the start.
+        position_limit: Largest absolute position, shares (``>= 1``).
+        params: Strategy parameters, validated by the strategy (see ``agents``).
+    """
+
+    type: str = "noise_trader"
+    count: int = 1
+    symbol: str | None = None
+    initial_cash: float = 100_000.0
+    initial_position: int = 0
+    position_limit: int = 1_000
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def validate(self, where: str) -> None:
+        _require(
+            self.type in AGENT_TYPES,
+            f"{where}.type {self.type!r} is unknown; use one of {', '.join(AGENT_TYPES)}",
+        )
+        _require(self.count >= 1, f"{where}.count must be >= 1 (got {self.count})")
+        _require(
+            self.initial_cash >= 0, f"{where}.initial_cash must be >= 0 (got {self.initial_cash})"
+        )
+        _require_cents(self.initial_cash, f"{where}.initial_cash")
+        _require(
+            self.position_limit >= 1,
+            f"{where}.position_limit must be >= 1 (got {self.position_limit})",
+        )
+        _require(
+            abs(self.initial_position) <= self.position_limit,
+            f"{where}.initial_position {self.initial_position} exceeds position_limit {self.position_limit}",
+        )
+
+    @property
+    def initial_cash_cents(self) -> int:
+        """Initial cash in integer cents."""
+        return round(self.initial_cash * TICKS_PER_UNIT)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole scenario.
+
+    Attributes:
+        simulation: Ticks and seed.
+        market: Exchange rules.
+        news: The news process.
+        symbols: Listed stocks (at least one).
+        agents: Agent groups (at least one), in agent-id order.
+    """
+
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
+    news: NewsConfig = field(default_factory=NewsConfig)
+    symbols: tuple[SymbolConfig, ...] = (SymbolConfig(),)
+    agents: tuple[AgentGroupConfig, ...] = ()
+
+    def validate(self) -> None:
+        """Check every value; raise :class:`ConfigError` naming the first bad key."""
+        self.simulation.validate("simulation")
+        self.market.validate("market")
+        self.news.validate("news")
+        _require(len(self.symbols) >= 1, "symbols: at least one [[symbols]] table is required")
+        names = [s.name for s in self.symbols]
+        for i, s in enumerate(self.symbols):
+            s.validate(f"symbols[{i}]")
+        dup = {n for n in names if names.count(n) > 1}
+        _require(not dup, f"symbols: duplicate name {sorted(dup)[0]!r}; symbol names must be unique")
+        _require(len(self.agents) >= 1, "agents: at least one [[agents]] group is required")
+        for i, a in enumerate(self.agents):
+            a.validate(f"agents[{i}]")
+            if a.symbol is not None:
+                _require(
+                    a.symbol in names,
+                    f"agents[{i}].symbol {a.symbol!r} is not a listed symbol; use one of {', '.join(names)}",
+                )
+            from agents.registry import validate_params  # local import: agents depend on us
+
+            validate_params(a.type, a.params, f"agents[{i}].params")
+
+    @property
+    def n_agents(self) -> int:
+        """Total number of agents."""
+        return sum(a.count for a in self.agents)
+
+    def symbol_index(self, name: str | None) -> int:
+        """Index of a symbol by name (``None`` means the first symbol)."""
+        if name is None:
+            return 0
+        return [s.name for s in self.symbols].index(name)
+
+    def with_overrides(self, *, ticks: int | None = None, seed: int | None = None) -> Config:
+        """A copy with the run length and/or seed replaced (validated)."""
+        sim = self.simulation
+        sim = dataclasses.replace(
+            sim,
+            ticks=sim.ticks if ticks is None else ticks,
+            seed=sim.seed if seed is None else seed,
+        )
+        cfg = dataclasses.replace(self, simulation=sim)
+        cfg.simulation.validate("simulation")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain JSON/TOML-compatible dict of the whole config."""
+        d = dataclasses.asdict(self)
+        d["symbols"] = list(d["symbols"])
+        d["agents"] = [dict(a, params=dict(a["params"])) for a in d["agents"]]
+        return d
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _require_cents(value: float, key: str) -> None:
+    scaled = value * TICKS_PER_UNIT
+    _require(
+        math.isfinite(scaled) and abs(scaled - round(scaled)) < 1e-6,
+        f"{key} must be a whole number of cents (got {value})",
+    )
+
+
+def _check_type(value: Any, tp: Any, key: str) -> Any:
+    """Check (and lightly coerce int -> float) a TOML value against a type hint."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, key)
+            except ConfigError:
+                continue
+        names = " or ".join(getattr(a, "__name__", str(a)) for a in args if a is not type(None))
+        raise ConfigError(f"{key} must be {names} (got {type(value).__name__} {value!r})")
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be a number (got {type(value).__name__} {value!r})")
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{key} must be finite (got {value!r})")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer (got {type(value).__name__} {value!r})")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false (got {type(value).__name__} {value!r})")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string (got {type(value).__name__} {value!r})")
+        return value
+    if origin is not None and origin is Mapping or tp is Mapping:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a table (got {type(value).__name__})")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover
+
+
+def _build(cls: Any, data: Any, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a table (got {type(data).__name__})")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]}; known keys: {', '.join(sorted(fields))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        key = f"{where}.{name}" if where else name
+        tp = hints[name]
+        if typing.get_origin(tp) is tuple:
+            (item_tp, _) = typing.get_args(tp)
+            if not isinstance(value, list):
+                raise ConfigError(f"{key} must be an array of tables (got {type(value).__name__})")
+            kwargs[name] = tuple(_build(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
+        else:
+            kwargs[name] = _check_type(value, tp, key)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from a plain dict (as parsed from TOML)."""
+    cfg = _build(Config, data, "")
+    cfg.validate()
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load a TOML config file, or the built-in default when ``path`` is ``None``.
+
+    Args:
+        path: A ``.toml`` file.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: missing file, bad TOML, unknown key, wrong type or impossible value;
+            the message starts with the file name and names the key.
+    """
+    if path is None:
+        return default_config()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(
+            f"config file {str(p)!r} not found; pass an existing .toml file to --config "
+            "(see configs/ for examples)"
+        )
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not valid TOML ({e})") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def default_config() -> Config:
+    """The default scenario: 50 agents of every rule-based type on one symbol, 10,000 ticks."""
+    groups = (
+        AgentGroupConfig(type="market_maker", count=6, initial_cash=1_000_000.0, position_limit=2_000),
+        AgentGroupConfig(type="noise_trader", count=20),
+        AgentGroupConfig(type="momentum", count=4),
+        AgentGroupConfig(type="trend_follower", count=4),
+        AgentGroupConfig(type="mean_reversion", count=5),
+        AgentGroupConfig(type="value_trader", count=7),
+        AgentGroupConfig(type="macd_crossover", count=4),
+    )
+    cfg = Config(agents=groups)
+    cfg.validate()
+    return cfg

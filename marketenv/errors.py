@@ -1,0 +1,35 @@
+"""The small exception hierarchy of marketenv.
+
+Every error raised on bad input names the offending value and how to fix it, in one line.
+The command line prints ``str(error)`` and exits non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MarketEnvError(Exception):
+    """Base class of every error marketenv raises on purpose."""
+
+
+class ConfigError(MarketEnvError, ValueError):
+    """A configuration file or object is invalid (unknown key, wrong type, impossible value)."""
+
+
+class InvalidOrderError(MarketEnvError, ValueError):
+    """An order or action is malformed (not merely rejected by a market rule)."""
+
+
+class InvalidActionError(InvalidOrderError):
+    """An environment action is outside its space, NaN, or of the wrong dtype."""
+
+
+class ResetNeeded(MarketEnvError, RuntimeError):
+    """An environment was stepped before ``reset`` or after its episode ended."""
+
+
+class ModelFormatError(MarketEnvError, ValueError):
+    """A model file is malformed, of an unknown version, or expects other features."""
+
+
+class RecordingError(MarketEnvError, RuntimeError):
+    """A recording cannot be written or fails verification."""

@@ -1,0 +1,343 @@
+"""ComprehensiveFeatures: the one feature vector every agent sees.
+
+The same code feeds the Gymnasium observation, the recorded ``f_`` columns and the
+model-driven agents. Names, order, units and the NaN policy are in
+:mod:`marketenv.feature_spec`.
+
+Timing: features at tick ``t`` describe the state at the *start* of tick ``t``, before any
+agent acts (after the news and fair-value update of tick ``t``, which touch no book). The
+mid-price series is the one ``mid_price`` reports tick by tick; every indicator is computed
+on that series ending at the current value, incrementally (O(1) per tick).
+
+Per-tick bars (for ATR): the bar of tick ``t`` spans from the start of tick ``t-1`` to the
+start of tick ``t``: ``open = mid_{t-1}``, ``close = mid_t``, ``high``/``low`` = the extremes
+of ``mid_{t-1}``, ``mid_t`` and every trade price during tick ``t-1`` (a half-tick mid is
+rounded outwards). The bar of tick 0 is the single value ``mid_0``.
+
+Agent risk: equity ``E_t = cash + position * mid`` at the start of tick ``t``; the per-tick
+return is ``(E_t - E_{t-1}) / max(|E_{t-1}|, 1)``; ``volatility`` is the sample standard
+deviation of those returns times ``sqrt(TICKS_PER_YEAR)``, ``sharpe`` is their mean over
+that standard deviation times ``sqrt(TICKS_PER_YEAR)`` (0 when the deviation is 0);
+``max_drawdown`` is the largest ``(peak - E) / peak`` seen so far, clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES, TICKS_PER_YEAR
+from marketenv.indicators import SymbolIndicators
+from marketenv.market import Market, TickStats
+from marketenv.price_history import PriceHistory
+from marketenv.types import TICKS_PER_UNIT
+
+_SQRT_TPY = math.sqrt(TICKS_PER_YEAR)
+_M0, _M1 = 0, 31  # market block: mid_price .. news_ticks_remaining
+_A0, _A1 = 31, 41  # agent block: position .. volatility
+_X0, _X1 = 41, 45  # microstructure and cross-symbol block
+_CROSS_WINDOW = 20
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """One agent's account, in currency units and shares (floats at this boundary)."""
+
+    position: float
+    position_limit: float
+    cash: float
+    initial_cash: float
+    initial_equity: float
+    equity: float
+
+
+@dataclass(frozen=True)
+class RiskSnapshot:
+    """One agent's risk state."""
+
+    max_drawdown: float
+    sharpe: float
+    volatility: float
+
+
+@dataclass(frozen=True)
+class FeatureContext:
+    """What one agent's feature vector is computed from.
+
+    Attributes:
+        tick: The current tick.
+        symbol: Symbol index.
+        market: The symbol's market features this tick: the 31 market values
+            (``mid_price`` .. ``news_ticks_remaining``) then the 4 microstructure and
+            cross-symbol values, as produced by :meth:`MarketFeatures.rows`.
+        account: The agent's account.
+        risk: The agent's risk state.
+        price_history: Rolling mid prices of every symbol.
+    """
+
+    tick: int
+    symbol: int
+    market: np.ndarray
+    account: AccountState
+    risk: RiskSnapshot
+    price_history: PriceHistory
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """Maps a :class:`FeatureContext` to an ordered feature vector."""
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The ordered feature names."""
+        ...
+
+    def extract(self, context: FeatureContext) -> np.ndarray:
+        """The feature vector of one agent at one tick (float64)."""
+        ...
+
+
+def agent_block(
+    position: np.ndarray,
+    position_limit: np.ndarray,
+    cash: np.ndarray,
+    initial_cash: np.ndarray,
+    initial_equity: np.ndarray,
+    equity: np.ndarray,
+    max_drawdown: np.ndarray,
+    sharpe: np.ndarray,
+    volatility: np.ndarray,
+) -> np.ndarray:
+    """The 10 agent features (``position`` .. ``volatility``) for a batch of agents."""
+    pnl = equity - initial_equity
+    safe_cash = np.where(initial_cash > 0, initial_cash, 1.0)
+    return np.column_stack(
+        (
+            position,
+            position / position_limit,
+            cash,
+            cash / safe_cash,
+            pnl,
+            pnl / safe_cash * 100.0,
+            equity,
+            max_drawdown,
+            sharpe,
+            volatility,
+        )
+    )
+
+
+class ComprehensiveFeatures:
+    """The ComprehensiveFeatures extractor (see the module docstring)."""
+
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+
+    def extract(self, context: FeatureContext) -> np.ndarray:
+        """One agent's vector, computed by the same code as the batched path."""
+        a, r = context.account, context.risk
+        arr = lambda v: np.array([v], dtype=np.float64)  # noqa: E731
+        block = agent_block(
+            arr(a.position), arr(a.position_limit), arr(a.cash), arr(a.initial_cash),
+            arr(a.initial_equity), arr(a.equity), arr(r.max_drawdown), arr(r.sharpe),
+            arr(r.volatility),
+        )
+        out = np.empty(N_FEATURES)
+        out[_M0:_M1] = context.market[: _M1 - _M0]
+        out[_A0:_A1] = block[0]
+        out[_X0:_X1] = context.market[_M1 - _M0 :]
+        return out
+
+
+class MarketFeatures:
+    """Per-symbol market features, updated once per tick from a :class:`Market`."""
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        n = market.n_symbols
+        self.indicators = [SymbolIndicators() for _ in range(n)]
+        self.history = PriceHistory(n, capacity=128)
+        self._rets = np.zeros((n, _CROSS_WINDOW))
+        self._n_rets = 0
+        self._prev_mid: np.ndarray | None = None
+        self._last_stats: TickStats | None = None
+        self._rows = np.zeros((n, (_M1 - _M0) + (_X1 - _X0)))
+
+    def observe_stats(self, stats: TickStats) -> None:
+        """Remember the finished tick's statistics (trades, volume, bar high/low)."""
+        self._last_stats = stats
+
+    def rows(self) -> np.ndarray:
+        """Advance to the current tick and return the ``(n_symbols, 35)`` market rows."""
+        m = self.market
+        stats = self._last_stats
+        mids = m.mid_prices()
+        fair = m.fundamentals.fair_value
+        news = m.news
+        rows = self._rows
+        hist = self.history
+        for s in range(m.n_symbols):
+            mid = float(mids[s])
+            if stats is None:
+                hi = lo = mid
+                trades = volume = 0.0
+            else:
+                hi = float(stats.high[s]) / TICKS_PER_UNIT
+                lo = float(stats.low[s]) / TICKS_PER_UNIT
+                trades = float(stats.trades[s])
+                volume = float(stats.volume[s])
+            ind = self.indicators[s]
+            ind.update(mid, hi, lo)
+            hist.record(s, mid)
+            spread = m.spread(s) / TICKS_PER_UNIT
+            fv = float(fair[s])
+            rem = int(news.remaining[s])
+            pc1, pc5, pc20, pc100, lr1, lr5, lr20 = hist.changes(s, (1, 5, 20, 100))
+            rows[s, :_M1] = (
+                mid, spread, spread / mid * 1e4, pc1, pc5, pc20, pc100, lr1, lr5, lr20,
+                *ind.values(),
+                fv, mid / fv, (mid - fv) / fv * 100.0,
+                1.0 if rem > 0 else 0.0, float(news.sentiment[s]), float(news.magnitude[s]), float(rem),
+            )
+            rows[s, _M1] = trades
+            rows[s, _M1 + 1] = volume
+        self._cross(mids)
+        return rows
+
+    def _cross(self, mids: np.ndarray) -> None:
+        rows = self._rows
+        n = self.market.n_symbols
+        if self._prev_mid is not None:
+            self._rets = np.roll(self._rets, -1, axis=1)
+            self._rets[:, -1] = np.log(mids / self._prev_mid)
+            self._n_rets += 1
+        self._prev_mid = mids
+        c = _M1 + 2
+        if self._n_rets < _CROSS_WINDOW:
+            rows[:, c] = _NAN
+            rows[:, c + 1] = _NAN
+            return
+        if n == 1:
+            rows[:, c] = 1.0
+            rows[:, c + 1] = 0.0
+            return
+        r = self._rets
+        mkt = r.mean(axis=0)
+        rc = r - r.mean(axis=1, keepdims=True)
+        mc = mkt - mkt.mean()
+        cov = rc @ mc
+        denom = np.sqrt((rc * rc).sum(axis=1) * (mc @ mc))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.where(denom > 0, cov / np.where(denom > 0, denom, 1.0), 0.0)
+        rows[:, c] = np.clip(corr, -1.0, 1.0)
+        sym20 = r.sum(axis=1)
+        rows[:, c + 1] = sym20 - sym20.mean()
+
+
+class AgentRisk:
+    """Vectorised running risk state of all agents (drawdown, Sharpe, volatility)."""
+
+    def __init__(self, n_agents: int) -> None:
+        self.count = 0
+        self.prev = np.zeros(n_agents)
+        self.peak = np.zeros(n_agents)
+        self.max_dd = np.zeros(n_agents)
+        self.mean = np.zeros(n_agents)
+        self.m2 = np.zeros(n_agents)
+        self.n = 0
+
+    def update(self, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Feed this tick's equities; return ``(max_drawdown, sharpe, volatility)``."""
+        if self.count == 0:
+            self.peak = equity.copy()
+        else:
+            ret = (equity - self.prev) / np.maximum(np.abs(self.prev), 1.0)
+            self.n += 1
+            delta = ret - self.mean
+            self.mean += delta / self.n
+            self.m2 += delta * (ret - self.mean)
+            np.maximum(self.peak, equity, out=self.peak)
+        self.count += 1
+        self.prev = equity
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dd = np.where(self.peak > 0, (self.peak - equity) / np.where(self.peak > 0, self.peak, 1.0), 1.0)
+        np.maximum(self.max_dd, np.clip(dd, 0.0, 1.0), out=self.max_dd)
+        if self.n < 2:
+            nan = np.full(equity.shape[0], _NAN)
+            return self.max_dd, nan, nan
+        std = np.sqrt(self.m2 / (self.n - 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sharpe = np.where(std > 0, self.mean / np.where(std > 0, std, 1.0) * _SQRT_TPY, 0.0)
+        return self.max_dd, sharpe, std * _SQRT_TPY
+
+
+class FeatureEngine:
+    """Computes every agent's ComprehensiveFeatures vector once per tick, batched.
+
+    Args:
+        market: The market to observe.
+        agent_symbols: Symbol index per agent.
+        position_limits: Position limit per agent.
+    """
+
+    feature_names = FEATURE_NAMES
+
+    def __init__(self, market: Market, agent_symbols: Sequence[int], position_limits: Sequence[int]) -> None:
+        self.market = market
+        self.market_features = MarketFeatures(market)
+        self.agent_symbols = np.asarray(agent_symbols, dtype=np.int64)
+        n = len(self.agent_symbols)
+        self.n_agents = n
+        self._flat = np.arange(n) * market.n_symbols + self.agent_symbols
+        self.position_limits = np.asarray(position_limits, dtype=np.float64)
+        self.initial_cash = np.asarray(market.initial_cash, dtype=np.float64) / TICKS_PER_UNIT
+        self.initial_equity = market.equity_cents() / TICKS_PER_UNIT
+        self.risk = AgentRisk(n)
+        self._one_symbol = market.n_symbols == 1
+        self.obs = np.zeros((n, N_FEATURES))
+        self.equity = self.initial_equity.copy()
+
+    @property
+    def price_history(self) -> PriceHistory:
+        return self.market_features.history
+
+    def observe_stats(self, stats: TickStats) -> None:
+        """Pass the finished tick's statistics on (call after :meth:`Market.end_tick`)."""
+        self.market_features.observe_stats(stats)
+
+    def account_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(position in each agent's symbol, cash, equity)`` now, as floats."""
+        m = self.market
+        pos_all = np.array(m.position, dtype=np.float64)
+        pos = pos_all[self._flat]
+        cash = np.array(m.cash, dtype=np.float64) / TICKS_PER_UNIT
+        if self._one_symbol:
+            equity = cash + pos * (m._mid2[0] / (2 * TICKS_PER_UNIT))
+        else:
+            equity = m.equity_cents() / TICKS_PER_UNIT
+        return pos, cash, equity
+
+    def compute(self) -> np.ndarray:
+        """All agents' feature vectors at the start of the current tick, ``(n_agents, 45)``.
+
+        Call exactly once per tick, after :meth:`Market.start_tick`.
+        """
+        rows = self.market_features.rows()
+        pos, cash, equity = self.account_arrays()
+        self.equity = equity
+        dd, sharpe, vol = self.risk.update(equity)
+        obs = self.obs
+        if self._one_symbol:
+            obs[:, _M0:_M1] = rows[0, :_M1]
+            obs[:, _X0:_X1] = rows[0, _M1:]
+        else:
+            obs[:, _M0:_M1] = rows[self.agent_symbols, :_M1]
+            obs[:, _X0:_X1] = rows[self.agent_symbols, _M1:]
+        obs[:, _A0:_A1] = agent_block(
+            pos, self.position_limits, cash, self.initial_cash, self.initial_equity, equity, dd, sharpe, vol
+        )
+        return obs
