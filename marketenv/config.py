@@ -260,7 +260,8 @@ class Config:
         for i, s in enumerate(self.symbols):
             s.validate(f"symbols[{i}]")
         dup = {n for n in names if names.count(n) > 1}
-        _require(not dup, f"symbols: duplicate name {sorted(dup)[0]!r}; symbol names must be unique")
+        if dup:
+            raise ConfigError(f"symbols: duplicate name {sorted(dup)[0]!r}; symbol names must be unique")
         _require(len(self.agents) >= 1, "agents: at least one [[agents]] group is required")
         for i, a in enumerate(self.agents):
             a.validate(f"agents[{i}]")

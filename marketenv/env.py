@@ -13,7 +13,7 @@ from marketenv.actions import LIMIT, MARKET, NONE, ActionOutcome
 from marketenv.config import Config, load_config
 from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
-from marketenv.simulation import Simulation
+from marketenv.simulation import Simulation, Transition
 from marketenv.types import TICKS_PER_UNIT, OrderStatus
 
 _STATUS = {
@@ -146,6 +146,8 @@ class MarketEnv(gym.Env):
         else:
             self.action_space = spaces.MultiDiscrete([3, len(self.sizes), 2 * self.max_offset_ticks + 1])
         self._sim: Simulation | None = None
+        self.last_transition: Transition | None = None
+        """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
         self._steps = 0
         self._done = True
 
@@ -184,15 +186,17 @@ class MarketEnv(gym.Env):
             raise ResetNeeded(f"{self.agent_name}: step() called before reset() or after the episode ended; call reset()")
         order = self._decode(action)
         sim = self._sim
-        before = sim.features.equity[self.agent_id]
         acts = sim.crowd_actions(self._obs_all)
         acts[self.agent_id] = order
-        outcomes, _stats = sim.execute(acts)
-        fq, fnot = sim.fills()
-        fill_q = int(fq[self.agent_id])
-        fill_notional = float(fnot[self.agent_id])
-        self._obs_all = sim.begin_tick()
-        after = sim.features.equity[self.agent_id]
+        tr = sim.advance(acts)
+        self.last_transition = tr
+        self._obs_all = sim.features.obs
+        i = self.agent_id
+        fill_q = int(tr.fill_quantity[i])
+        fill_notional = float(tr.fill_notional[i])
+        outcomes = tr.outcomes
+        after = tr.equity_after[i]
+        before = tr.equity_before[i]
         reward = float(after - before)
         if self.normalize_reward:
             reward /= max(self._initial_cash, 1e-9)

@@ -12,12 +12,12 @@ from pettingzoo import ParallelEnv
 
 from agents.base import RuleBasedAgent
 from agents.registry import make_policies
-from marketenv.actions import ACTION_SHAPE, MAX_OFFSET, N_TYPES, encode_action
+from marketenv.actions import ACTION_SHAPE, MAX_OFFSET, N_TYPES
 from marketenv.config import Config
 from marketenv.env import outcome_info, resolve_config
 from marketenv.errors import InvalidActionError, ResetNeeded
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
-from marketenv.simulation import Simulation
+from marketenv.simulation import Simulation, Transition
 
 
 class MarketParallelEnv(ParallelEnv):
@@ -101,7 +101,8 @@ class MarketParallelEnv(ParallelEnv):
         self._sim: Simulation | None = None
         self._policies: dict[str, RuleBasedAgent] = {}
         self._next_seed = self.config.simulation.seed
-        self.last_step: dict[str, np.ndarray] = {}
+        self.last_transition: Transition | None = None
+        """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
 
     @functools.lru_cache(maxsize=None)  # noqa: B019 - PettingZoo wants the same object back
     def observation_space(self, agent: str) -> spaces.Space:
@@ -187,29 +188,15 @@ class MarketParallelEnv(ParallelEnv):
 
     def _step_arrays(self, acts: np.ndarray) -> tuple[np.ndarray, list]:
         sim = self.simulation
-        before = sim.features.equity
         acts[~self._alive] = 0
-        outcomes, _ = sim.execute(acts)
-        fq, fnot = sim.fills()
-        tick = sim.tick
-        self._obs = sim.begin_tick()
-        after = sim.features.equity
-        reward = after - before
+        tr = sim.advance(acts)
+        self._obs = sim.features.obs
+        self.last_transition = tr
+        reward = tr.rewards
         if self.normalize_reward:
             reward = reward / np.maximum(self._initial_cash, 1e-9)
-        enc = [encode_action(o) for o in outcomes]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fill_price = np.where(fq != 0, np.abs(fnot / np.where(fq != 0, fq, 1)), np.nan)
-        self.last_step = {
-            "tick": np.int64(tick),
-            "action": np.array([e[0] for e in enc], dtype=np.int8),
-            "action_quantity": np.array([e[1] for e in enc]),
-            "action_price": np.array([e[2] for e in enc]),
-            "fill_quantity": fq.astype(np.float64),
-            "fill_price": fill_price,
-            "reward": reward,
-        }
-        return reward, outcomes
+        self._reward = reward
+        return reward, tr.outcomes
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Advance one tick with the given agents' actions."""
@@ -221,7 +208,8 @@ class MarketParallelEnv(ParallelEnv):
         sim = self._sim
         equity = sim.features.equity
         truncated = self._cycles >= self.max_cycles
-        ls = self.last_step
+        tr = self.last_transition
+        fill_price = tr.fill_price
         obs = self._obs_dict()
         rewards, terms, truncs, infos = {}, {}, {}, {}
         for a in self.agents:
@@ -230,7 +218,12 @@ class MarketParallelEnv(ParallelEnv):
             dead = bool(equity[i] <= 0)
             terms[a] = dead
             truncs[a] = truncated
-            info = {"tick": sim.tick, "fill_quantity": float(ls["fill_quantity"][i]), "fill_price": float(ls["fill_price"][i]), "equity": float(equity[i])}
+            info = {
+                "tick": tr.tick,
+                "fill_quantity": int(tr.fill_quantity[i]),
+                "fill_price": float(fill_price[i]),
+                "equity": float(equity[i]),
+            }
             info.update(outcome_info(outcomes[i]))
             infos[a] = info
             if dead:

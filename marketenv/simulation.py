@@ -24,7 +24,7 @@ import numpy as np
 
 from agents.base import AgentSpec
 from agents.registry import agent_specs, make_groups
-from marketenv.actions import NO_OUTCOME, ActionOutcome, apply_flat
+from marketenv.actions import NO_OUTCOME, ActionOutcome, apply_flat, encode_action
 from marketenv.config import Config
 from marketenv.features import FeatureEngine
 from marketenv.market import Market, TickStats
@@ -74,6 +74,53 @@ class TickResult:
     def rewards(self) -> np.ndarray:
         """P&L change of each agent during the tick (currency units)."""
         return self.equity_after - self.equity_before
+
+
+@dataclass
+class Transition:
+    """One tick seen as a transition (what the envs and the recorder consume).
+
+    Attributes:
+        tick: The tick the actions were taken in.
+        actions: ``(n_agents, 2, 3)`` actions.
+        outcomes: Per agent, what its action did on arrival.
+        stats: Per-symbol statistics of the tick.
+        fill_quantity: Signed shares each agent traded during the tick (resting orders
+            included; + bought, - sold).
+        fill_notional: Currency value of those fills (unsigned).
+        equity_before: Equity per agent at the start of the tick.
+        equity_after: Equity per agent after the tick (= at the start of the next one).
+    """
+
+    tick: int
+    actions: np.ndarray
+    outcomes: list[ActionOutcome]
+    stats: TickStats
+    fill_quantity: np.ndarray
+    fill_notional: np.ndarray
+    equity_before: np.ndarray
+    equity_after: np.ndarray
+
+    @property
+    def rewards(self) -> np.ndarray:
+        """P&L change per agent over the tick (currency units)."""
+        return self.equity_after - self.equity_before
+
+    @property
+    def fill_price(self) -> np.ndarray:
+        """Average fill price per agent, NaN where nothing filled."""
+        q = self.fill_quantity
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(q != 0, self.fill_notional / np.abs(np.where(q != 0, q, 1)), np.nan)
+
+    def encoded_actions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(action int8, action_quantity, action_price)`` per agent (see :func:`encode_action`)."""
+        enc = [encode_action(o) for o in self.outcomes]
+        return (
+            np.fromiter((e[0] for e in enc), dtype=np.int8, count=len(enc)),
+            np.fromiter((e[1] for e in enc), dtype=np.float64, count=len(enc)),
+            np.fromiter((e[2] for e in enc), dtype=np.float64, count=len(enc)),
+        )
 
 
 class Simulation:
@@ -166,6 +213,19 @@ class Simulation:
             obs = self.begin_tick()
             self.execute(self.crowd_actions(obs))
         return self.market.total_trades - start
+
+    def advance(self, actions: np.ndarray) -> Transition:
+        """Execute this tick's actions, then start the next tick (the env step).
+
+        Returns the transition of the finished tick; the next tick's observations are in
+        ``self.features.obs`` afterwards.
+        """
+        before = self.features.equity
+        outcomes, stats = self.execute(actions)
+        fill_qty, fill_notional = self.fills()
+        tick = self.tick
+        self.begin_tick()
+        return Transition(tick, actions, outcomes, stats, fill_qty, fill_notional, before, self.features.equity)
 
     def fills(self) -> tuple[np.ndarray, np.ndarray]:
         """Signed shares and notional (currency units) each agent traded in the current tick."""

@@ -1,0 +1,46 @@
+"""Shared fixtures: small configs and seeded generators."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from marketenv.config import AgentGroupConfig, Config, SimulationConfig, default_config, load_config
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def default_cfg() -> Config:
+    return default_config()
+
+
+@pytest.fixture
+def small_cfg() -> Config:
+    """A quick one-symbol market: 2 makers, 8 noise traders, 1 of each other type."""
+    groups = (
+        AgentGroupConfig(type="market_maker", count=2, initial_cash=1_000_000.0, position_limit=2000),
+        AgentGroupConfig(type="noise_trader", count=8),
+        AgentGroupConfig(type="momentum", count=1),
+        AgentGroupConfig(type="trend_follower", count=1),
+        AgentGroupConfig(type="mean_reversion", count=1),
+        AgentGroupConfig(type="value_trader", count=1),
+        AgentGroupConfig(type="macd_crossover", count=1),
+    )
+    cfg = dataclasses.replace(default_config(), agents=groups, simulation=SimulationConfig(ticks=500, seed=3))
+    cfg.validate()
+    return cfg
+
+
+@pytest.fixture
+def multi_cfg() -> Config:
+    return load_config(CONFIGS / "multi_symbol.toml").with_overrides(ticks=400)
