@@ -11,12 +11,13 @@ The observation is the agent's :data:`~marketenv.feature_spec.FEATURE_NAMES` vec
 ``(2, 3)`` (see :mod:`marketenv.actions`). Rule-based agents, tree-model agents and trained
 PPO models therefore swap freely.
 
-A rule-based strategy is written once, as a vectorised function of a block of agents:
-``decide(obs (n, F), uniforms (n, D), params) -> actions (n, 2, 3)``. A single agent's
-:meth:`RuleBasedAgent.predict` calls it with one row; an :class:`AgentGroup` calls it for
-all agents of a config group at once (how the headless market stays fast). Both draw the
-same random numbers from each agent's own generator (blocks of ``BLOCK`` ticks of ``D``
-uniforms), so a group and its agents driven one by one act identically.
+A rule-based strategy is written once, as a function of a block of agents:
+``decide(obs (n, F), uniforms (n, D)) -> actions (n, 2, 3)`` (the built-in strategies are
+one compiled kernel, :mod:`agents.kernels`). A single agent's
+:meth:`RuleBasedAgent.predict` calls it with one row; the crowd calls it for all agents
+at once (how the headless market stays fast). Both draw the same random numbers from each
+agent's own generator (blocks of ``BLOCK`` ticks of ``D = N_UNIFORMS`` uniforms), so the
+crowd and its agents driven one by one act identically.
 
 Shared pieces live here once: reference price and tick conversion, sizing capped by the
 position limit, and turning a signal into orders.
@@ -30,6 +31,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from agents import kernels
+from agents.kernels import N_UNIFORMS
 from marketenv.actions import ACTION_SHAPE, IOC, LIMIT, MARKET
 from marketenv.feature_spec import FEATURE_INDEX
 from marketenv.types import TICKS_PER_UNIT
@@ -108,21 +111,38 @@ class Strategy:
     """A rule-based strategy: parameters plus a vectorised ``decide``.
 
     Subclasses set ``name``, ``label`` (used in agent names), ``Params`` (a frozen
-    dataclass of parameters with defaults), ``n_uniforms`` and implement :meth:`decide`.
+    dataclass of parameters with defaults). Compiled strategies set ``kind`` (their code in
+    :mod:`agents.kernels`) and implement :meth:`pack`; others (``kind = -1``) override
+    :meth:`decide`.
     """
 
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
     Params: ClassVar[type] = object
-    n_uniforms: ClassVar[int] = 1
+    kind: ClassVar[int] = -1
+    n_uniforms: ClassVar[int] = N_UNIFORMS
 
     def __init__(self, params: Any, position_limit: int) -> None:
         self.params = params
         self.position_limit = position_limit
+        self.packed = np.asarray(self.pack(), dtype=np.float64) if self.kind >= 0 else None
+
+    def pack(self) -> list[float]:
+        """The parameter vector of the compiled kernel (layouts in :mod:`agents.kernels`)."""
+        raise NotImplementedError
 
     def decide(self, obs: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Map ``(n, F)`` observations and ``(n, D)`` uniforms to ``(n, 2, 3)`` actions."""
-        raise NotImplementedError
+        n = obs.shape[0]
+        out = np.empty((n, 6), dtype=np.int64)
+        kernels.decide(
+            np.ascontiguousarray(obs, dtype=np.float64),
+            np.ascontiguousarray(u),
+            np.full(n, self.kind, dtype=np.int64),
+            np.tile(self.packed, (n, 1)),
+            out,
+        )
+        return out.reshape(n, *ACTION_SHAPE)
 
 
 class RuleBasedAgent:
@@ -137,7 +157,7 @@ class RuleBasedAgent:
     def __init__(self, spec: AgentSpec, strategy: Strategy, rng: np.random.Generator) -> None:
         self.spec = spec
         self.strategy = strategy
-        self._random = RandomBlock([rng], strategy.n_uniforms)
+        self._random = RandomBlock([rng], N_UNIFORMS)
 
     @property
     def agent_id(self) -> int:
@@ -176,11 +196,15 @@ class AgentGroup:
         self.specs = list(specs)
         self.strategy = strategy
         self.ids = np.array([s.agent_id for s in specs], dtype=np.int64)
-        self._random = RandomBlock(rngs, strategy.n_uniforms)
+        self._random = RandomBlock(rngs, N_UNIFORMS)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions ``(n, 2, 3)`` for the group's observation rows ``(n, F)``."""
         return self.strategy.decide(obs, self._random.next())
+
+    def next_uniforms(self) -> np.ndarray:
+        """This tick's ``(n, D)`` uniforms (for callers that split ``decide``)."""
+        return self._random.next()
 
 
 # --------------------------------------------------------------------- shared pieces
@@ -197,47 +221,45 @@ def empty_actions(n: int) -> np.ndarray:
     return np.zeros((n, *ACTION_SHAPE), dtype=np.int64)
 
 
-def capped_quantity(
-    qty: np.ndarray | float, side: np.ndarray, position: np.ndarray, limit: int
-) -> np.ndarray:
-    """Shares to trade on ``side`` (+1/-1, 0 = none) without passing ``±limit``."""
-    room = np.where(side > 0, limit - position, limit + position)
-    q = np.minimum(np.asarray(qty, dtype=np.float64), np.maximum(room, 0.0))
-    return np.where(side != 0, q, 0.0).astype(np.int64)
-
-
 def signal_orders(
     signal: np.ndarray,
-    qty: np.ndarray | float,
-    obs: np.ndarray,
-    limit: int,
-    order_type: str,
-    aggression_ticks: int,
+    qty: np.ndarray,
+    position: np.ndarray,
+    limit: np.ndarray | int,
+    order_type: np.ndarray | int,
+    aggression_ticks: np.ndarray | int,
 ) -> np.ndarray:
-    """Turn a per-agent signal (+1 buy, -1 sell, 0 hold) into order actions.
+    """Turn per-agent signals (+1 buy, -1 sell, 0 hold) into order actions.
 
     Buys are priced ``aggression_ticks`` above the reference, sells below (a positive
-    aggression crosses the spread); quantities are capped by the position limit.
+    aggression crosses the spread); quantities are capped by the position limit. Every
+    argument after ``position`` may be a scalar or a per-agent array.
+
+    Args:
+        signal: ``(n,)`` ints.
+        qty: ``(n,)`` desired sizes.
+        position: ``(n,)`` current positions.
+        limit: Position limits.
+        order_type: Action types (``LIMIT``, ``IOC`` or ``MARKET``).
+        aggression_ticks: Ticks through the reference price.
     """
     n = signal.shape[0]
-    acts = empty_actions(n)
-    q = capped_quantity(qty, signal, obs[:, POS], limit)
-    t = ORDER_TYPES[order_type]
-    buy = (signal > 0) & (q > 0)
-    sell = (signal < 0) & (q > 0)
-    acts[buy, 0, 0] = t
-    acts[buy, 0, 1] = q[buy]
-    acts[buy, 0, 2] = aggression_ticks
-    acts[sell, 1, 0] = t
-    acts[sell, 1, 1] = q[sell]
-    acts[sell, 1, 2] = -aggression_ticks
+    acts = np.zeros((n, *ACTION_SHAPE), dtype=np.int64)
+    room = np.where(signal > 0, limit - position, limit + position)
+    q = np.minimum(qty, room).astype(np.int64)
+    nz = np.flatnonzero((signal != 0) & (q > 0))
+    if nz.size == 0:
+        return acts
+    s = signal[nz]
+    row = (s < 0).astype(np.int64)
+    acts[nz, row, 0] = order_type if np.ndim(order_type) == 0 else order_type[nz]
+    acts[nz, row, 1] = q[nz]
+    acts[nz, row, 2] = s * (aggression_ticks if np.ndim(aggression_ticks) == 0 else aggression_ticks[nz])
     return acts
 
 
 def threshold_signal(x: np.ndarray, upper: float, lower: float) -> np.ndarray:
     """+1 where ``x > upper``, -1 where ``x < lower``, else 0 (NaN gives 0)."""
-    s = np.zeros(x.shape[0], dtype=np.int64)
-    with np.errstate(invalid="ignore"):
-        s[x > upper] = 1
-        s[x < lower] = -1
+    s = (x > upper).astype(np.int64)
+    s -= x < lower
     return s

@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
-from agents.base import FAIR, MID, POS, Strategy, capped_quantity, empty_actions, ref_ticks
-from marketenv.actions import LIMIT
-from marketenv.types import TICKS_PER_UNIT
+from agents import kernels
+from agents.base import Strategy
 
 
 @dataclass(frozen=True)
@@ -18,7 +15,9 @@ class MarketMakerParams:
 
     Attributes:
         half_spread_ticks: Distance of each quote from the centre, ticks (before jitter).
-        jitter: Random widening of the half spread, as a fraction (uniform in [0, jitter]).
+        jitter: Random widening of the half spread each tick, as a fraction (uniform in
+            [0, jitter]); 0 keeps quotes unchanged while the market is still, so they
+            keep their queue position.
         quote_size: Shares per quote.
         fair_weight: Weight of fair value in the centre (0 = mid only, 1 = fair only).
         inventory_skew: Ticks both quotes move against the inventory at the position limit
@@ -27,11 +26,11 @@ class MarketMakerParams:
     """
 
     half_spread_ticks: float = 3.0
-    jitter: float = 0.5
+    jitter: float = 0.0
     quote_size: int = 20
     fair_weight: float = 0.2
     inventory_skew: float = 6.0
-    refresh: float = 1.0
+    refresh: float = 0.5
 
     def validate(self, where: str) -> None:
         from marketenv.errors import ConfigError
@@ -51,34 +50,22 @@ class MarketMakerParams:
 
 
 class MarketMaker(Strategy):
-    """Quotes a bid and an ask every refresh, replacing its previous quotes."""
+    """Quotes a bid and an ask every refresh, replacing its previous quotes.
+
+    Rule (kernel): ``centre = mid + fair_weight * (fair - mid)`` in ticks, moved by
+    ``-inventory_skew * position / position_limit``; bid = floor(centre - half spread),
+    ask = ceil(centre + half spread) (at least one tick above the bid); each quote is
+    ``quote_size`` shares, less near the position limit.
+    """
 
     name = "market_maker"
     label = "MarketMaker"
     Params: ClassVar[type] = MarketMakerParams
-    n_uniforms: ClassVar[int] = 2
+    kind: ClassVar[int] = kernels.MARKET_MAKER
 
-    def decide(self, obs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def pack(self) -> list[float]:
         p = self.params
-        n = obs.shape[0]
-        mid = obs[:, MID]
-        ref = ref_ticks(mid)
-        center = ((1.0 - p.fair_weight) * mid + p.fair_weight * obs[:, FAIR]) * TICKS_PER_UNIT
-        pos = obs[:, POS]
-        half = p.half_spread_ticks * (1.0 + p.jitter * u[:, 1])
-        skew = p.inventory_skew * pos / self.position_limit
-        bid = np.floor(center - half - skew)
-        ask = np.maximum(np.ceil(center + half - skew), bid + 1)
-        bid = np.maximum(bid, 1)
-        ask = np.maximum(ask, 2)
-        acts = empty_actions(n)
-        on = u[:, 0] < p.refresh
-        bq = capped_quantity(p.quote_size, np.ones(n), pos, self.position_limit)
-        aq = capped_quantity(p.quote_size, -np.ones(n), pos, self.position_limit)
-        acts[on, 0, 0] = LIMIT
-        acts[on, 0, 1] = bq[on]
-        acts[on, 0, 2] = (bid - ref)[on]
-        acts[on, 1, 0] = LIMIT
-        acts[on, 1, 1] = aq[on]
-        acts[on, 1, 2] = (ask - ref)[on]
-        return acts
+        return [
+            p.half_spread_ticks, p.jitter, p.quote_size, p.fair_weight, p.inventory_skew,
+            p.refresh, self.position_limit, 0.0,
+        ]

@@ -26,7 +26,8 @@ JSON format, version 1 (``docs/model_format.md`` is the full reference)::
 * Each tree is a set of parallel node arrays; node ``0`` is the root and every other node
   is the child of exactly one node. ``feature[i]`` indexes ``feature_names``; a leaf has
   ``feature = left = right = -1``. ``value[i]`` holds the class probabilities of node
-  ``i`` (only leaf rows are used; each sums to 1). ``missing_go_to_left[i]`` is ``0``/``1``.
+  ``i`` (only leaf rows are used; each sums to 1). ``missing_go_to_left[i]`` is ``0``/``1``
+  (optional array: without it NaN goes right everywhere).
 * Decision rule at a split node, with ``x32 = float32(x[feature])``: if ``x32`` is NaN go
   left iff ``missing_go_to_left``; otherwise go left iff ``x32 <= threshold``
   (the comparison is done in float64 on the float32-rounded value, as in scikit-learn).
@@ -52,7 +53,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,24 @@ class TreeNodes:
     missing_go_to_left: np.ndarray
     value: np.ndarray
 
+    def __post_init__(self) -> None:
+        """Coerce the arrays to their canonical dtypes (int64, float64, bool)."""
+        for name, dtype in (
+            ("feature", np.int64),
+            ("threshold", np.float64),
+            ("left", np.int64),
+            ("right", np.int64),
+            ("missing_go_to_left", np.bool_),
+            ("value", np.float64),
+        ):
+            try:
+                array = np.asarray(getattr(self, name), dtype=dtype)
+            except (TypeError, ValueError, OverflowError):
+                raise ModelFormatError(
+                    f"tree array '{name}' cannot be read as {np.dtype(dtype).name}: {_FIX_EXPORT}"
+                ) from None
+            object.__setattr__(self, name, array)
+
     @property
     def n_nodes(self) -> int:
         """Number of nodes."""
@@ -170,18 +189,24 @@ def _where(source: str | None) -> str:
 
 def _int_array(raw: Any, name: str, where: str) -> np.ndarray:
     if not isinstance(raw, list):
-        raise ModelFormatError(f"{where} has '{name}' of type {type(raw).__name__}, not a list: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} has '{name}' of type {type(raw).__name__}, not a list: {_FIX_EXPORT}"
+        )
     if not all(isinstance(v, int) for v in raw):
         raise ModelFormatError(f"{where} has non-integer entries in '{name}': {_FIX_EXPORT}")
     try:
         return np.asarray(raw, dtype=np.int64).reshape(len(raw))
     except OverflowError:
-        raise ModelFormatError(f"{where} has out-of-range integers in '{name}': {_FIX_EXPORT}") from None
+        raise ModelFormatError(
+            f"{where} has out-of-range integers in '{name}': {_FIX_EXPORT}"
+        ) from None
 
 
 def _float_array(raw: Any, name: str, where: str) -> np.ndarray:
     if not isinstance(raw, list):
-        raise ModelFormatError(f"{where} has '{name}' of type {type(raw).__name__}, not a list: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} has '{name}' of type {type(raw).__name__}, not a list: {_FIX_EXPORT}"
+        )
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw):
         raise ModelFormatError(f"{where} has non-numeric entries in '{name}': {_FIX_EXPORT}")
     return np.asarray(raw, dtype=np.float64).reshape(len(raw))
@@ -189,12 +214,16 @@ def _float_array(raw: Any, name: str, where: str) -> np.ndarray:
 
 def _value_array(raw: Any, n_classes: int, where: str) -> np.ndarray:
     if not isinstance(raw, list):
-        raise ModelFormatError(f"{where} has 'value' of type {type(raw).__name__}, not a list: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} has 'value' of type {type(raw).__name__}, not a list: {_FIX_EXPORT}"
+        )
     for i, row in enumerate(raw):
         if not isinstance(row, list) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in row
         ):
-            raise ModelFormatError(f"{where} node {i} has a 'value' that is not a list of numbers: {_FIX_EXPORT}")
+            raise ModelFormatError(
+                f"{where} node {i} has a 'value' that is not a list of numbers: {_FIX_EXPORT}"
+            )
         if len(row) != n_classes:
             raise ModelFormatError(
                 f"{where} node {i} has {len(row)} class probabilities but the model has "
@@ -205,7 +234,9 @@ def _value_array(raw: Any, n_classes: int, where: str) -> np.ndarray:
 
 def _tree_from_dict(raw: Any, n_classes: int, where: str) -> TreeNodes:
     if not isinstance(raw, Mapping):
-        raise ModelFormatError(f"{where} is a {type(raw).__name__}, not an object of node arrays: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} is a {type(raw).__name__}, not an object of node arrays: {_FIX_EXPORT}"
+        )
     missing = [key for key in _TREE_KEYS if key not in raw]
     if missing:
         raise ModelFormatError(f"{where} lacks the node array(s) {missing}: {_FIX_EXPORT}")
@@ -213,7 +244,9 @@ def _tree_from_dict(raw: Any, n_classes: int, where: str) -> TreeNodes:
     if mgl_raw is None:  # optional: NaN goes right everywhere
         mgl_raw = [0] * len(raw["feature"]) if isinstance(raw["feature"], list) else []
     if isinstance(mgl_raw, list) and not all(v in (0, 1) and isinstance(v, int) for v in mgl_raw):
-        raise ModelFormatError(f"{where} has 'missing_go_to_left' entries other than 0/1: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} has 'missing_go_to_left' entries other than 0/1: {_FIX_EXPORT}"
+        )
     return TreeNodes(
         feature=_int_array(raw["feature"], "feature", where),
         threshold=_float_array(raw["threshold"], "threshold", where),
@@ -237,7 +270,9 @@ def _check_tree(tree: TreeNodes, n_features: int, n_classes: int, where: str) ->
     }
     if any(len(shape) != 1 or shape[0] != n for shape in lengths.values()):
         sizes = ", ".join(f"{k}={s[0] if s else '?'}" for k, s in lengths.items())
-        raise ModelFormatError(f"{where} has node arrays of different lengths ({sizes}): {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} has node arrays of different lengths ({sizes}): {_FIX_EXPORT}"
+        )
     if n == 0:
         raise ModelFormatError(f"{where} has no nodes: {_FIX_EXPORT}")
     if tree.value.ndim != 2 or tree.value.shape[1] != n_classes:
@@ -249,7 +284,9 @@ def _check_tree(tree: TreeNodes, n_features: int, n_classes: int, where: str) ->
     bad_leaf = leaf & ((tree.left != -1) | (tree.right != -1))
     if bad_leaf.any():
         i = int(np.flatnonzero(bad_leaf)[0])
-        raise ModelFormatError(f"{where} node {i} is a leaf (feature -1) with children; leaves need left = right = -1: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} node {i} is a leaf (feature -1) with children; leaves need left = right = -1: {_FIX_EXPORT}"
+        )
     split = ~leaf
     bad_feature = split & ((tree.feature < 0) | (tree.feature >= n_features))
     if bad_feature.any():
@@ -268,13 +305,23 @@ def _check_tree(tree: TreeNodes, n_features: int, n_classes: int, where: str) ->
     nan_thr = np.isnan(tree.threshold)
     if nan_thr.any():
         i = int(np.flatnonzero(nan_thr)[0])
-        raise ModelFormatError(f"{where} node {i} has a NaN threshold; thresholds must be finite numbers: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} node {i} has a NaN threshold; thresholds must be finite numbers: {_FIX_EXPORT}"
+        )
     inf_thr = np.isinf(tree.threshold)
     if inf_thr.any():
         i = int(np.flatnonzero(inf_thr)[0])
-        raise ModelFormatError(f"{where} node {i} has an infinite threshold; thresholds must be finite numbers: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} node {i} has an infinite threshold; thresholds must be finite numbers: {_FIX_EXPORT}"
+        )
+    not_finite = ~np.isfinite(tree.value).all(axis=1)
+    if not_finite.any():
+        i = int(np.flatnonzero(not_finite)[0])
+        raise ModelFormatError(
+            f"{where} node {i} has non-finite class probabilities {tree.value[i].tolist()}: {_FIX_EXPORT}"
+        )
     leaf_values = tree.value[leaf]
-    bad_prob = ~np.all(np.isfinite(leaf_values) & (leaf_values >= 0.0), axis=1) | (
+    bad_prob = ~np.all(leaf_values >= 0.0, axis=1) | (
         np.abs(leaf_values.sum(axis=1) - 1.0) > _PROB_TOL
     )
     if bad_prob.any():
@@ -303,17 +350,27 @@ def _check_tree(tree: TreeNodes, n_features: int, n_classes: int, where: str) ->
         depth += 1
     if not seen.all():
         i = int(np.flatnonzero(~seen)[0])
-        raise ModelFormatError(f"{where} node {i} is not reachable from the root node 0: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} node {i} is not reachable from the root node 0: {_FIX_EXPORT}"
+        )
     return depth
 
 
 def _check_feature_names(raw: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(raw, list | tuple) or not raw or not all(isinstance(v, str) and v for v in raw):
-        raise ModelFormatError(f"{where} needs 'feature_names' as a non-empty list of names: {_FIX_EXPORT}")
+    if (
+        not isinstance(raw, list | tuple)
+        or not raw
+        or not all(isinstance(v, str) and v for v in raw)
+    ):
+        raise ModelFormatError(
+            f"{where} needs 'feature_names' as a non-empty list of names: {_FIX_EXPORT}"
+        )
     names = tuple(raw)
     if len(set(names)) != len(names):
         dup = next(v for v in names if names.count(v) > 1)
-        raise ModelFormatError(f"{where} lists feature '{dup}' twice in 'feature_names': {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} lists feature '{dup}' twice in 'feature_names': {_FIX_EXPORT}"
+        )
     return names
 
 
@@ -338,63 +395,98 @@ def _check_expected(names: Sequence[str], expected: Sequence[str], where: str) -
 class _PackedTrees:
     """All trees' nodes in flat arrays, walked for every (tree, row) pair at once.
 
-    A walker state is ``s = 2 * node`` (global node index). ``child2[s + go_right]`` is the
-    next state; a leaf points to itself on both sides, so walking ``depth`` steps lands
-    every pair on its leaf. The per-node arrays are duplicated (length ``2 * n_nodes``) so
-    that they can be indexed by the state directly.
+    Layout: nodes are renumbered level by level across all trees (the ``T`` roots first,
+    then every tree's depth-1 nodes, ...), with the two children of a split stored next to
+    each other, so a split needs only ``first[node]`` (its left child; the right child is
+    ``first + 1``). A leaf is its own child and can never go right (threshold ``+inf``,
+    NaN goes left), so walking ``steps`` (the deepest tree's depth) levels lands every
+    (tree, row) pair on its leaf.
+
+    Thresholds are stored as float32, rounded down: for a float32 input ``x``,
+    ``x <= t64`` holds exactly when ``x <= floor32(t64)``, so comparing in float32 gives
+    the very decisions scikit-learn makes in float64.
     """
 
-    __slots__ = ("feat2", "thr2", "nan_right2", "child2", "value", "roots2", "steps", "n_trees")
+    __slots__ = ("feat", "thr", "nan_right", "first", "value", "n_trees", "steps", "_row_base")
 
     def __init__(self, trees: Sequence[TreeNodes], depths: Sequence[int]) -> None:
         sizes = np.array([t.n_nodes for t in trees], dtype=np.intp)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        # The trees concatenated, in global "original" numbering.
+        feature = np.concatenate([t.feature for t in trees]).astype(np.intp)
+        left = np.concatenate([t.left + off for t, off in zip(trees, offsets, strict=True)])
+        right = np.concatenate([t.right + off for t, off in zip(trees, offsets, strict=True)])
+        threshold = np.concatenate([t.threshold for t in trees])
+        missing_left = np.concatenate([t.missing_go_to_left for t in trees])
+        value = np.concatenate([t.value for t in trees])
         n_total = int(sizes.sum())
-        feat = np.empty(n_total, dtype=np.intp)
-        thr = np.empty(n_total, dtype=np.float64)
-        nan_right = np.empty(n_total, dtype=bool)
-        child = np.empty((n_total, 2), dtype=np.intp)
-        value = np.empty((n_total, trees[0].value.shape[1]), dtype=np.float64)
-        for tree, off in zip(trees, offsets, strict=True):
-            sl = slice(int(off), int(off) + tree.n_nodes)
-            leaf = tree.is_leaf
-            own = np.arange(tree.n_nodes, dtype=np.intp) + off
-            feat[sl] = np.where(leaf, 0, tree.feature)
-            thr[sl] = np.where(leaf, 0.0, tree.threshold)
-            nan_right[sl] = ~tree.missing_go_to_left
-            child[sl, 0] = np.where(leaf, own, tree.left + off)
-            child[sl, 1] = np.where(leaf, own, tree.right + off)
-            value[sl] = tree.value
-        self.feat2 = np.repeat(feat, 2)
-        self.thr2 = np.repeat(thr, 2)
-        self.nan_right2 = np.repeat(nan_right, 2)
-        self.child2 = (2 * child).reshape(-1)
-        self.value = value
-        self.roots2 = (2 * offsets)[:, None]
-        self.steps = int(max(depths))
+        # New position of every original node, assigned level by level.
+        new_pos = np.empty(n_total, dtype=np.intp)
+        order = np.empty(n_total, dtype=np.intp)  # new position -> original node
+        frontier = offsets.copy()
+        start = 0
+        while frontier.size:
+            new_pos[frontier] = np.arange(start, start + frontier.size)
+            order[start : start + frontier.size] = frontier
+            start += frontier.size
+            splits = frontier[feature[frontier] >= 0]
+            frontier = np.stack([left[splits], right[splits]], axis=1).reshape(-1)
+        leaf = feature[order] < 0
+        thr64 = np.where(leaf, np.inf, threshold[order])
+        with np.errstate(over="ignore"):
+            thr32 = thr64.astype(np.float32)
+        above = thr32.astype(np.float64) > thr64
+        thr32[above] = np.nextafter(thr32[above], np.float32(-np.inf))
+        self.feat = np.where(leaf, 0, feature[order])
+        self.thr = thr32
+        self.nan_right = ~leaf & ~missing_left[order]
+        self.first = np.where(
+            leaf, np.arange(n_total, dtype=np.intp), new_pos[np.where(leaf, 0, left[order])]
+        )
+        self.value = np.ascontiguousarray(value[order])
         self.n_trees = len(trees)
+        self.steps = int(max(depths))
+        self._row_base: dict[int, np.ndarray] = {}
+
+    def _rows(self, n: int, n_features: int) -> np.ndarray:
+        """``(n_trees, n)`` array of each row's offset into the flattened input (cached)."""
+        base = self._row_base.get(n)
+        if base is None:
+            base = np.ascontiguousarray(
+                np.broadcast_to(
+                    np.arange(0, n * n_features, n_features, dtype=np.intp), (self.n_trees, n)
+                )
+            )
+            base.flags.writeable = False
+            if len(self._row_base) < 8:
+                self._row_base[n] = base
+        return base
 
     def predict_proba(self, x32: np.ndarray) -> np.ndarray:
-        """Mean leaf probabilities over the trees for float32 rows ``x32`` (n, F)."""
+        """Mean leaf probabilities over the trees for C-contiguous float32 rows ``(n, F)``."""
         n, n_features = x32.shape
+        n_trees = self.n_trees
+        feat, thr, first = self.feat, self.thr, self.first
         xflat = x32.reshape(-1)
-        row_base = np.arange(0, n * n_features, n_features, dtype=np.intp)[None, :]
-        s = np.broadcast_to(self.roots2, (self.n_trees, n))
-        feat2, thr2, child2 = self.feat2, self.thr2, self.child2
-        if np.isnan(xflat).any():
-            nan_right2 = self.nan_right2
-            for _ in range(self.steps):
-                xv = xflat[feat2[s] + row_base]
-                go_right = np.where(np.isnan(xv), nan_right2[s], xv > thr2[s])
-                s = child2[s + go_right]
-        else:
-            for _ in range(self.steps):
-                s = child2[s + (xflat[feat2[s] + row_base] > thr2[s])]
-        # (trees, rows, classes), summed over trees in tree order, then divided: exactly
-        # what scikit-learn's forest does.
-        leaf_values = self.value[s >> 1]
-        total = np.add.reduce(leaf_values, axis=0)
-        total /= self.n_trees
+        has_nan = bool(np.isnan(xflat).any())
+        # Level 0: the roots are nodes 0..n_trees-1, so no gather by state is needed.
+        xv = x32.take(feat[:n_trees], axis=1).T
+        go_right = xv > thr[:n_trees, None]
+        if has_nan:
+            go_right |= np.isnan(xv) & self.nan_right[:n_trees, None]
+        s = first[:n_trees, None] + go_right
+        if self.steps > 1:
+            row_base = self._rows(n, n_features)
+            for _ in range(self.steps - 1):
+                xv = xflat.take(feat.take(s) + row_base)
+                go_right = xv > thr.take(s)
+                if has_nan:
+                    go_right |= np.isnan(xv) & self.nan_right.take(s)
+                s = first.take(s) + go_right
+        # (trees, rows, classes), summed over the trees in tree order and then divided by
+        # their number: exactly what scikit-learn's forest does.
+        total = np.add.reduce(self.value.take(s, axis=0), axis=0)
+        total /= n_trees
         return total
 
 
@@ -653,7 +745,9 @@ def _parse(
 ) -> tuple[tuple[str, ...], list[TreeNodes], dict[str, Any]]:
     where = _where(source)
     if not isinstance(data, Mapping):
-        raise ModelFormatError(f"{where} holds a JSON {type(data).__name__}, not an object: {_FIX_EXPORT}")
+        raise ModelFormatError(
+            f"{where} holds a JSON {type(data).__name__}, not an object: {_FIX_EXPORT}"
+        )
     fmt = data.get("format")
     if fmt != FORMAT:
         raise ModelFormatError(
@@ -672,10 +766,16 @@ def _parse(
         )
     if model_type is not None and mtype != model_type:
         cls_name = "RandomForest" if mtype == "random_forest" else "DecisionTree"
-        raise ModelFormatError(f"{where} holds a {mtype}: load it with load_model() or {cls_name}.load()")
+        raise ModelFormatError(
+            f"{where} holds a {mtype}: load it with load_model() or {cls_name}.load()"
+        )
     names = _check_feature_names(data.get("feature_names"), where)
     classes = data.get("classes")
-    if not isinstance(classes, list) or classes != list(CLASSES) or any(isinstance(c, bool) for c in classes):
+    if (
+        not isinstance(classes, list)
+        or classes != list(CLASSES)
+        or any(isinstance(c, bool) for c in classes)
+    ):
         raise ModelFormatError(
             f"{where} has classes {json.dumps(classes)}; version {FORMAT_VERSION} requires "
             f"{list(CLASSES)}: {_FIX_EXPORT}"
@@ -691,14 +791,18 @@ def _parse(
     training = data.get("training", {})
     if not isinstance(training, Mapping):
         raise ModelFormatError(f"{where} has 'training' that is not an object: {_FIX_EXPORT}")
-    trees = [_tree_from_dict(raw, len(CLASSES), f"{where} tree {k}") for k, raw in enumerate(raw_trees)]
+    trees = [
+        _tree_from_dict(raw, len(CLASSES), f"{where} tree {k}") for k, raw in enumerate(raw_trees)
+    ]
     return names, trees, dict(training)
 
 
 def _read_json(path: str | os.PathLike[str]) -> Any:
     p = Path(path)
     if not p.is_file():
-        raise ModelFormatError(f"model file {p} does not exist or is not a file: pass the path of a model .json")
+        raise ModelFormatError(
+            f"model file {p} does not exist or is not a file: pass the path of a model .json"
+        )
     try:
         with p.open("rb") as fh:
             return json.load(fh)
@@ -708,7 +812,9 @@ def _read_json(path: str | os.PathLike[str]) -> Any:
             f"model file {p} is not valid JSON ({detail}): pass a model written by scripts/export_rf.py"
         ) from None
     except OSError as exc:
-        raise ModelFormatError(f"model file {p} cannot be read ({exc.strerror}): check its permissions") from None
+        raise ModelFormatError(
+            f"model file {p} cannot be read ({exc.strerror}): check its permissions"
+        ) from None
 
 
 def _json_safe(obj: Any) -> Any:
@@ -730,15 +836,15 @@ def _json_safe(obj: Any) -> Any:
 
 def _write_json(data: Mapping[str, Any], path: Path) -> None:
     text = json.dumps(data, allow_nan=False, separators=(",", ":"))
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    # A unique sibling file (created with the usual permissions), then an atomic rename.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with tmp.open("x", encoding="utf-8") as fh:
             fh.write(text)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -774,7 +880,9 @@ def load_model(
 # ----------------------------------------------------------------------------- export
 
 
-def _tree_from_sklearn(tree_: Any, classes: np.ndarray, columns: np.ndarray, where: str) -> TreeNodes:
+def _tree_from_sklearn(
+    tree_: Any, classes: np.ndarray, columns: np.ndarray, where: str
+) -> TreeNodes:
     """Convert a fitted ``sklearn.tree._tree.Tree`` to :class:`TreeNodes`."""
     left = np.asarray(tree_.children_left, dtype=np.int64)
     right = np.asarray(tree_.children_right, dtype=np.int64)
@@ -792,11 +900,15 @@ def _tree_from_sklearn(tree_: Any, classes: np.ndarray, columns: np.ndarray, whe
     missing = np.asarray(missing, dtype=bool) & ~leaf
     raw = np.asarray(tree_.value, dtype=np.float64)
     if raw.ndim != 3 or raw.shape[1] != 1:
-        raise ModelFormatError(f"{where} has {raw.shape[1]} outputs; export single-output classifiers only")
+        raise ModelFormatError(
+            f"{where} has {raw.shape[1]} outputs; export single-output classifiers only"
+        )
     counts = raw[:, 0, :]
     # scikit-learn >= 1.4 stores fractions; older versions store (weighted) counts.
     sums = counts.sum(axis=1, keepdims=True)
-    probs = counts if np.allclose(sums, 1.0, atol=_PROB_TOL) else counts / np.where(sums > 0, sums, 1.0)
+    probs = (
+        counts if np.allclose(sums, 1.0, atol=_PROB_TOL) else counts / np.where(sums > 0, sums, 1.0)
+    )
     value = np.zeros((probs.shape[0], len(CLASSES)), dtype=np.float64)
     for j, cls in enumerate(classes):
         value[:, CLASSES.index(int(cls))] = probs[:, j]

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
-from agents.base import POS, Strategy, capped_quantity, empty_actions
-from marketenv.actions import LIMIT, MARKET
+from agents import kernels
+from agents.base import Strategy
 
 
 @dataclass(frozen=True)
@@ -49,23 +47,8 @@ class NoiseTrader(Strategy):
     name = "noise_trader"
     label = "NoiseTrader"
     Params: ClassVar[type] = NoiseParams
-    n_uniforms: ClassVar[int] = 5
+    kind: ClassVar[int] = kernels.NOISE
 
-    def decide(self, obs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def pack(self) -> list[float]:
         p = self.params
-        n = obs.shape[0]
-        side = np.where(u[:, 1] < 0.5, 1, -1) * (u[:, 0] < p.activity)
-        qty = capped_quantity(1.0 + np.floor(u[:, 2] * p.quantity), side, obs[:, POS], self.position_limit)
-        kind = np.where(u[:, 3] < p.market_prob, MARKET, LIMIT)
-        span = p.max_offset_ticks + p.cross_ticks + 1
-        offset = np.floor(u[:, 4] * span) - p.max_offset_ticks  # in [-max_offset, cross]
-        acts = empty_actions(n)
-        buy = (side > 0) & (qty > 0)
-        sell = (side < 0) & (qty > 0)
-        acts[buy, 0, 0] = kind[buy]
-        acts[buy, 0, 1] = qty[buy]
-        acts[buy, 0, 2] = np.where(kind[buy] == MARKET, 0, offset[buy])
-        acts[sell, 1, 0] = kind[sell]
-        acts[sell, 1, 1] = qty[sell]
-        acts[sell, 1, 2] = np.where(kind[sell] == MARKET, 0, -offset[sell])
-        return acts
+        return [p.activity, p.quantity, p.market_prob, p.max_offset_ticks, p.cross_ticks, self.position_limit, 0.0, 0.0]

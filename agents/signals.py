@@ -1,10 +1,10 @@
 """Signal strategies: momentum, trend following, mean reversion, value, MACD.
 
-Each is one small class that maps the feature matrix to a signal (+1 buy, -1 sell, 0
-hold); :class:`SignalStrategy` does the rest once for all of them: acting with
-probability ``activity`` per tick, a random size in ``1..quantity``, capping by
-``max_position`` and the position limit, and order placement (``order_type`` priced
-``aggression_ticks`` through the reference price).
+Each is one small class: its parameters and how they pack into the compiled kernel
+(:mod:`agents.kernels`, where each signal rule is a few lines). What they share is written
+once: acting with probability ``activity`` per tick, a random size in ``1..quantity``,
+capping by ``max_position`` and the position limit, and order placement (``order_type``
+priced ``aggression_ticks`` through the reference price).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from agents.base import F, Strategy, signal_orders, threshold_signal
+from agents import kernels
+from agents.base import ORDER_TYPES, POS, F, Strategy, signal_orders
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,44 @@ class SignalParams:
 
 
 class SignalStrategy(Strategy):
-    """Base of the signal strategies; subclasses implement :meth:`signal`."""
+    """Base of the signal strategies: shared sizing, capping and order placement."""
 
     Params: ClassVar[type] = SignalParams
-    n_uniforms: ClassVar[int] = 2
+
+    @property
+    def limit(self) -> int:
+        """The position the strategy never passes: ``max_position`` or the position limit."""
+        return min(self.position_limit, self.params.max_position or self.position_limit)
+
+    @property
+    def action_type(self) -> int:
+        """The action type of its orders."""
+        return ORDER_TYPES[self.params.order_type]
+
+    def pack(self) -> list[float]:
+        p = self.params
+        return [
+            p.activity, p.quantity, self.limit, self.action_type, p.aggression_ticks,
+            self.column(), self.threshold(), self.margin(),
+        ]
+
+    def column(self) -> int:
+        """Feature column read by the kernel (momentum only)."""
+        return 0
+
+    def threshold(self) -> float:
+        """The signal threshold in the kernel's units."""
+        return 0.0
+
+    def margin(self) -> float:
+        """Extra band margin (mean reversion only)."""
+        return 0.0
+
+
+class PySignalStrategy(SignalStrategy):
+    """A signal strategy written in numpy (for model-driven agents): implement :meth:`signal`."""
+
+    kind: ClassVar[int] = -1
 
     def signal(self, obs: np.ndarray) -> np.ndarray:
         """+1 / -1 / 0 per row of ``obs``."""
@@ -64,10 +99,10 @@ class SignalStrategy(Strategy):
 
     def decide(self, obs: np.ndarray, u: np.ndarray) -> np.ndarray:
         p = self.params
-        sig = self.signal(obs) * (u[:, 0] < p.activity)
-        qty = 1.0 + np.floor(u[:, 1] * p.quantity)
-        limit = min(self.position_limit, p.max_position or self.position_limit)
-        return signal_orders(sig, qty, obs, limit, p.order_type, p.aggression_ticks)
+        sig = self.signal(obs)
+        sig[u[:, 0] >= p.activity] = 0
+        qty = np.floor(u[:, 1] * p.quantity) + 1.0
+        return signal_orders(sig, qty, obs[:, POS], self.limit, self.action_type, p.aggression_ticks)
 
 
 @dataclass(frozen=True)
@@ -91,16 +126,18 @@ class MomentumParams(SignalParams):
 
 
 class Momentum(SignalStrategy):
-    """Buys after rises, sells after falls."""
+    """Buys after a rise of more than ``threshold_pct``, sells after such a fall."""
 
     name = "momentum"
     label = "Momentum"
     Params = MomentumParams
+    kind = kernels.MOMENTUM
 
-    def signal(self, obs: np.ndarray) -> np.ndarray:
-        p = self.params
-        x = obs[:, F[f"price_change_{p.lookback}"]]
-        return threshold_signal(x, p.threshold_pct, -p.threshold_pct)
+    def column(self) -> int:
+        return F[f"price_change_{self.params.lookback}"]
+
+    def threshold(self) -> float:
+        return self.params.threshold_pct
 
 
 @dataclass(frozen=True)
@@ -121,11 +158,10 @@ class TrendFollower(SignalStrategy):
     name = "trend_follower"
     label = "TrendFollower"
     Params = TrendParams
+    kind = kernels.TREND
 
-    def signal(self, obs: np.ndarray) -> np.ndarray:
-        p = self.params
-        x = (obs[:, F["sma_10"]] / obs[:, F["sma_50"]] - 1.0) * 100.0
-        return threshold_signal(x, p.threshold_pct, -p.threshold_pct)
+    def threshold(self) -> float:
+        return self.params.threshold_pct
 
 
 @dataclass(frozen=True)
@@ -145,11 +181,10 @@ class MeanReversion(SignalStrategy):
     name = "mean_reversion"
     label = "MeanReversion"
     Params = MeanReversionParams
+    kind = kernels.MEAN_REVERSION
 
-    def signal(self, obs: np.ndarray) -> np.ndarray:
-        m = self.params.band_margin
-        pb = obs[:, F["bb_percent_b"]]
-        return -threshold_signal(pb, 1.0 + m, -m)
+    def margin(self) -> float:
+        return self.params.band_margin
 
 
 @dataclass(frozen=True)
@@ -171,10 +206,10 @@ class ValueTrader(SignalStrategy):
     name = "value_trader"
     label = "ValueTrader"
     Params = ValueParams
+    kind = kernels.VALUE
 
-    def signal(self, obs: np.ndarray) -> np.ndarray:
-        t = self.params.threshold_pct
-        return -threshold_signal(obs[:, F["fair_value_deviation"]], t, -t)
+    def threshold(self) -> float:
+        return self.params.threshold_pct
 
 
 @dataclass(frozen=True)
@@ -194,14 +229,15 @@ class MacdCrossover(SignalStrategy):
     name = "macd_crossover"
     label = "MacdCrossover"
     Params = MacdParams
+    kind = kernels.MACD
 
-    def signal(self, obs: np.ndarray) -> np.ndarray:
-        t = self.params.threshold
-        return threshold_signal(obs[:, F["macd_histogram"]], t, -t)
+    def threshold(self) -> float:
+        return self.params.threshold
 
 
 __all__ = [
     "MacdCrossover",
+    "PySignalStrategy",
     "MeanReversion",
     "Momentum",
     "SignalParams",

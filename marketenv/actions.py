@@ -35,12 +35,12 @@ from typing import NamedTuple
 import numpy as np
 
 from marketenv.market import Market
-from marketenv.types import TICKS_PER_UNIT, Order, OrderKind, OrderStatus
+from marketenv.types import TICKS_PER_UNIT, OrderKind, OrderStatus
 
 NONE, LIMIT, IOC, MARKET, CANCEL = 0, 1, 2, 3, 4
 N_TYPES = 5
 ACTION_SHAPE = (2, 3)
-_KIND = {LIMIT: OrderKind.LIMIT, IOC: OrderKind.IOC, MARKET: OrderKind.MARKET}
+_KIND = {LIMIT: int(OrderKind.LIMIT), IOC: int(OrderKind.IOC), MARKET: int(OrderKind.MARKET)}
 HOLD_ACTION = np.zeros(ACTION_SHAPE, dtype=np.int64)
 HOLD_ACTION.setflags(write=False)
 
@@ -70,6 +70,7 @@ class ActionOutcome(NamedTuple):
 
 NO_OUTCOME = ActionOutcome(0, 0, 0, 0, -1, -1, "")
 _REJECTED = int(OrderStatus.REJECTED)
+_RESTING = int(OrderStatus.RESTING)
 MAX_OFFSET = 10_000
 """Largest absolute price offset of an action, ticks."""
 
@@ -90,33 +91,45 @@ def apply_action(market: Market, agent: int, symbol: int, action: np.ndarray) ->
 
 
 def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> ActionOutcome:
-    """:func:`apply_action` for an action already flattened to 6 Python ints (the fast path)."""
+    """:func:`apply_action` for an action already flattened to 6 Python ints (the fast path).
+
+    A ``LIMIT`` that would replace the agent's single resting order on that side by an
+    identical one (same price, same remaining quantity) keeps the resting order and its
+    queue position instead (reported as placed, status ``RESTING``).
+    """
     bt, bq, bo, st, sq, so = a
     if bt == NONE and st == NONE:
         return NO_OUTCOME
-    if bt != NONE:
-        market.cancel_side(agent, symbol, 1)
-    if st != NONE:
-        market.cancel_side(agent, symbol, -1)
     ref = market.reference_price(symbol)
+    keep_b = keep_s = False
+    if bt == LIMIT and bq > 0:
+        keep_b = market.single_resting(agent, symbol, 1) == (ref + bo, bq)
+    if st == LIMIT and sq > 0:
+        keep_s = market.single_resting(agent, symbol, -1) == (ref + so, sq)
+    if bt != NONE and not keep_b:
+        market.cancel_side(agent, symbol, 1)
+    if st != NONE and not keep_s:
+        market.cancel_side(agent, symbol, -1)
     reasons = []
     status_b = status_s = -1
     placed_b = placed_s = 0
     price_b = price_s = 0
-    if bq > 0 and LIMIT <= bt <= MARKET:
+    if keep_b:
+        status_b, placed_b, price_b = _RESTING, bq, ref + bo
+    elif bq > 0 and LIMIT <= bt <= MARKET:
         price_b = 0 if bt == MARKET else ref + bo
-        r = market.submit(Order(agent, symbol, 1, bq, price_b, _KIND[bt]))
-        status_b = r.status
-        if r.status == _REJECTED:
-            reasons.append("buy rejected: " + r.reason)
+        _oid, status_b, _f, _n, reason = market.place(agent, symbol, 1, bq, price_b, _KIND[bt])
+        if status_b == _REJECTED:
+            reasons.append("buy rejected: " + reason)
         else:
             placed_b = bq
-    if sq > 0 and LIMIT <= st <= MARKET:
+    if keep_s:
+        status_s, placed_s, price_s = _RESTING, sq, ref + so
+    elif sq > 0 and LIMIT <= st <= MARKET:
         price_s = 0 if st == MARKET else ref + so
-        r = market.submit(Order(agent, symbol, -1, sq, price_s, _KIND[st]))
-        status_s = r.status
-        if r.status == _REJECTED:
-            reasons.append("sell rejected: " + r.reason)
+        _oid, status_s, _f, _n, reason = market.place(agent, symbol, -1, sq, price_s, _KIND[st])
+        if status_s == _REJECTED:
+            reasons.append("sell rejected: " + reason)
         else:
             placed_s = sq
     return ActionOutcome(placed_b, placed_s, price_b, price_s, status_b, status_s, "; ".join(reasons))

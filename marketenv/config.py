@@ -418,10 +418,21 @@ def load_config(path: str | Path | None = None) -> Config:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: not valid TOML ({e})") from None
+    _resolve_model_paths(data, p.parent)
     try:
         return config_from_dict(data)
     except ConfigError as e:
         raise ConfigError(f"{p}: {e}") from None
+
+
+def _resolve_model_paths(data: dict[str, Any], base: Path) -> None:
+    """Make relative ``model`` paths of agent params relative to the config file's folder."""
+    for group in data.get("agents", []) if isinstance(data.get("agents"), list) else []:
+        params = group.get("params") if isinstance(group, dict) else None
+        if isinstance(params, dict) and isinstance(params.get("model"), str):
+            model = Path(params["model"])
+            if not model.is_absolute():
+                params["model"] = str(base / model)
 
 
 def default_config() -> Config:

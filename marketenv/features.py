@@ -112,24 +112,28 @@ def agent_block(
     max_drawdown: np.ndarray,
     sharpe: np.ndarray,
     volatility: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The 10 agent features (``position`` .. ``volatility``) for a batch of agents."""
+    """The 10 agent features (``position`` .. ``volatility``) for a batch of agents.
+
+    ``initial_cash`` must already be safe to divide by (1 where an agent has none).
+    Writes into ``out`` (``(n, 10)``, may be a view) when given.
+    """
+    if out is None:
+        out = np.empty((position.shape[0], _A1 - _A0))
     pnl = equity - initial_equity
-    safe_cash = np.where(initial_cash > 0, initial_cash, 1.0)
-    return np.column_stack(
-        (
-            position,
-            position / position_limit,
-            cash,
-            cash / safe_cash,
-            pnl,
-            pnl / safe_cash * 100.0,
-            equity,
-            max_drawdown,
-            sharpe,
-            volatility,
-        )
-    )
+    out[:, 0] = position
+    np.divide(position, position_limit, out=out[:, 1])
+    out[:, 2] = cash
+    np.divide(cash, initial_cash, out=out[:, 3])
+    out[:, 4] = pnl
+    np.divide(pnl, initial_cash, out=out[:, 5])
+    out[:, 5] *= 100.0
+    out[:, 6] = equity
+    out[:, 7] = max_drawdown
+    out[:, 8] = sharpe
+    out[:, 9] = volatility
+    return out
 
 
 class ComprehensiveFeatures:
@@ -142,7 +146,8 @@ class ComprehensiveFeatures:
         a, r = context.account, context.risk
         arr = lambda v: np.array([v], dtype=np.float64)  # noqa: E731
         block = agent_block(
-            arr(a.position), arr(a.position_limit), arr(a.cash), arr(a.initial_cash),
+            arr(a.position), arr(a.position_limit), arr(a.cash),
+            arr(a.initial_cash if a.initial_cash > 0 else 1.0),
             arr(a.initial_equity), arr(a.equity), arr(r.max_drawdown), arr(r.sharpe),
             arr(r.volatility),
         )
@@ -196,7 +201,8 @@ class MarketFeatures:
             spread = m.spread(s) / TICKS_PER_UNIT
             fv = float(fair[s])
             rem = int(news.remaining[s])
-            pc1, pc5, pc20, pc100, lr1, lr5, lr20 = hist.changes(s, (1, 5, 20, 100))
+            pc1, pc5, pc20, pc100 = hist.changes(s, (1, 5, 20, 100))
+            lr1, lr5, lr20 = hist.log_returns(s, (1, 5, 20))
             rows[s, :_M1] = (
                 mid, spread, spread / mid * 1e4, pc1, pc5, pc20, pc100, lr1, lr5, lr20,
                 *ind.values(),
@@ -210,29 +216,26 @@ class MarketFeatures:
 
     def _cross(self, mids: np.ndarray) -> None:
         rows = self._rows
-        n = self.market.n_symbols
+        c = _M1 + 2
         if self._prev_mid is not None:
-            self._rets = np.roll(self._rets, -1, axis=1)
-            self._rets[:, -1] = np.log(mids / self._prev_mid)
+            self._rets[:, self._n_rets % _CROSS_WINDOW] = np.log(mids / self._prev_mid)
             self._n_rets += 1
         self._prev_mid = mids
-        c = _M1 + 2
         if self._n_rets < _CROSS_WINDOW:
             rows[:, c] = _NAN
             rows[:, c + 1] = _NAN
             return
-        if n == 1:
+        if self.market.n_symbols == 1:
             rows[:, c] = 1.0
             rows[:, c + 1] = 0.0
             return
-        r = self._rets
+        r = self._rets  # column order does not matter for these window statistics
         mkt = r.mean(axis=0)
         rc = r - r.mean(axis=1, keepdims=True)
         mc = mkt - mkt.mean()
         cov = rc @ mc
         denom = np.sqrt((rc * rc).sum(axis=1) * (mc @ mc))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.where(denom > 0, cov / np.where(denom > 0, denom, 1.0), 0.0)
+        corr = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
         rows[:, c] = np.clip(corr, -1.0, 1.0)
         sym20 = r.sum(axis=1)
         rows[:, c + 1] = sym20 - sym20.mean()
@@ -249,30 +252,37 @@ class AgentRisk:
         self.mean = np.zeros(n_agents)
         self.m2 = np.zeros(n_agents)
         self.n = 0
+        self._nan = np.full(n_agents, _NAN)
+        self._sharpe = np.zeros(n_agents)
 
     def update(self, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Feed this tick's equities; return ``(max_drawdown, sharpe, volatility)``."""
         if self.count == 0:
             self.peak = equity.copy()
         else:
-            ret = (equity - self.prev) / np.maximum(np.abs(self.prev), 1.0)
+            ret = equity - self.prev
+            ret /= np.maximum(np.abs(self.prev), 1.0)
             self.n += 1
             delta = ret - self.mean
             self.mean += delta / self.n
-            self.m2 += delta * (ret - self.mean)
+            ret -= self.mean
+            ret *= delta
+            self.m2 += ret
             np.maximum(self.peak, equity, out=self.peak)
         self.count += 1
         self.prev = equity
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dd = np.where(self.peak > 0, (self.peak - equity) / np.where(self.peak > 0, self.peak, 1.0), 1.0)
-        np.maximum(self.max_dd, np.clip(dd, 0.0, 1.0), out=self.max_dd)
+        dd = self.peak - equity
+        dd /= np.maximum(self.peak, 1e-12)
+        np.clip(dd, 0.0, 1.0, out=dd)
+        np.maximum(self.max_dd, dd, out=self.max_dd)
         if self.n < 2:
-            nan = np.full(equity.shape[0], _NAN)
-            return self.max_dd, nan, nan
+            return self.max_dd, self._nan, self._nan
         std = np.sqrt(self.m2 / (self.n - 1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sharpe = np.where(std > 0, self.mean / np.where(std > 0, std, 1.0) * _SQRT_TPY, 0.0)
-        return self.max_dd, sharpe, std * _SQRT_TPY
+        sharpe = np.divide(self.mean, std, out=self._sharpe, where=std > 0)
+        sharpe[std <= 0] = 0.0
+        sharpe *= _SQRT_TPY
+        std *= _SQRT_TPY
+        return self.max_dd, sharpe, std
 
 
 class FeatureEngine:
@@ -296,6 +306,7 @@ class FeatureEngine:
         self.position_limits = np.asarray(position_limits, dtype=np.float64)
         self.initial_cash = np.asarray(market.initial_cash, dtype=np.float64) / TICKS_PER_UNIT
         self.initial_equity = market.equity_cents() / TICKS_PER_UNIT
+        self._safe_cash = np.where(self.initial_cash > 0, self.initial_cash, 1.0)
         self.risk = AgentRisk(n)
         self._one_symbol = market.n_symbols == 1
         self.obs = np.zeros((n, N_FEATURES))
@@ -337,7 +348,8 @@ class FeatureEngine:
         else:
             obs[:, _M0:_M1] = rows[self.agent_symbols, :_M1]
             obs[:, _X0:_X1] = rows[self.agent_symbols, _M1:]
-        obs[:, _A0:_A1] = agent_block(
-            pos, self.position_limits, cash, self.initial_cash, self.initial_equity, equity, dd, sharpe, vol
+        agent_block(
+            pos, self.position_limits, cash, self._safe_cash, self.initial_equity, equity, dd, sharpe, vol,
+            out=obs[:, _A0:_A1],
         )
         return obs

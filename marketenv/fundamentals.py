@@ -45,14 +45,17 @@ class Fundamentals:
         self.max_drift = np.array([s.max_drift for s in symbols], dtype=float)
         self.drift = np.zeros(len(symbols))
         self.news = np.zeros(len(symbols))
-        self.fair_value = self.eps * self.multiple
+        self._scale = self.eps * self.multiple
+        self.fair_value = self._scale.copy()
 
-    def step(self, news_effect: np.ndarray) -> np.ndarray:
+    def step(self, news_effect: np.ndarray | list[float]) -> np.ndarray:
         """Advance one tick and return the new fair values (currency units)."""
-        shock = self._rng.standard_normal(self.drift.shape[0]) * self.drift_sigma
-        np.clip(self.drift + shock, -self.max_drift, self.max_drift, out=self.drift)
+        shock = self._rng.standard_normal(self.drift.shape[0])
+        shock *= self.drift_sigma
+        shock += self.drift
+        np.clip(shock, -self.max_drift, self.max_drift, out=self.drift)
         self.news += news_effect
-        self.fair_value = self.eps * np.exp(self.drift + self.news) * self.multiple
+        self.fair_value = np.exp(self.drift + self.news) * self._scale
         return self.fair_value
 
     def fair_value_ticks(self) -> np.ndarray:

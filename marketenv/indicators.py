@@ -41,8 +41,13 @@ the last recomputation (the only case in which its rounding error could matter, 
 window that has just become flat). A flat window therefore gets an exactly (or to within
 an ulp) zero variance and ``bb_percent_b = 0.5``, never a tiny positive residue.
 The variance is clipped at 0. Recursive quantities (EMAs, Wilder averages) are contractive
-and do not accumulate error. Against a full-window float64 recomputation everything agrees
-to about ``1e-12`` relative.
+and do not accumulate error. On a 100,000-tick random walk around 70 (``tests``), the largest
+deviation from a full-window float64 recomputation is about ``1e-13`` absolute (``1e-15``
+relative) for the price-level values and ``3e-12`` for ``bb_percent_b``.
+
+Wilder averages decay by 13/14 per flat tick, so after about 9,500 ticks without any movement
+they reach subnormal floats and the RSI (a ratio of them) is then only a few-ulp ratio; it
+stays finite and in [0, 100], exactly as a plain float64 evaluation of the definition.
 
 Speed: only builtin floats in the per-tick path (scalar numpy is far slower); the 14 values
 are built once per update as a tuple that :meth:`SymbolIndicators.values` returns as is.
@@ -272,7 +277,7 @@ class SymbolIndicators:
         self._loss = loss
         self._atr = atr
         total = gain + loss
-        rsi = 100.0 * gain / total if total != 0.0 else 50.0
+        rsi = 100.0 * (gain / total) if total != 0.0 else 50.0  # exactly 100 if no loss
 
         if t < 49:
             self._values = self._warm_values(t, c, s10, s20, s50, e12, e26, line, sig, rsi, atr)
@@ -375,7 +380,22 @@ class SymbolIndicators:
         else:
             mid = upper = lower = pct_b = _NAN
         sma50 = c + s50 / 50.0 if t >= 49 else _NAN
-        return (sma10, mid, sma50, e12, e26, rsi, line, sig, line - sig, upper, mid, lower, pct_b, atr)
+        return (
+            sma10,
+            mid,
+            sma50,
+            e12,
+            e26,
+            rsi,
+            line,
+            sig,
+            line - sig,
+            upper,
+            mid,
+            lower,
+            pct_b,
+            atr,
+        )
 
     # --- the 14 indicators as read-only attributes -----------------------------------------
 

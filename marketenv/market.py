@@ -51,9 +51,10 @@ from marketenv.types import (
     Trade,
 )
 
-_REJ = OrderStatus.REJECTED
-_MARKET = OrderKind.MARKET
-_LIMIT = OrderKind.LIMIT
+_REJ = int(OrderStatus.REJECTED)
+_RESTING = int(OrderStatus.RESTING)
+_MARKET = int(OrderKind.MARKET)
+_LIMIT = int(OrderKind.LIMIT)
 
 
 class TickStats(NamedTuple):
@@ -249,6 +250,10 @@ class Market:
 
         Returns:
             The order's fate; a rejected order has ``status == REJECTED`` and a reason.
+
+        Raises:
+            InvalidOrderError: the agent, symbol or side does not exist (a caller bug, not
+                a market rule).
         """
         agent, symbol, side, qty, price, kind = order
         if not 0 <= agent < self.n_agents:
@@ -257,39 +262,51 @@ class Market:
             raise InvalidOrderError(f"order symbol {symbol} is not a symbol index (0..{self.n_symbols - 1})")
         if side != 1 and side != -1:
             raise InvalidOrderError(f"order side {side} must be +1 (buy) or -1 (sell)")
+        oid, status, filled, notional, reason = self.place(
+            int(agent), int(symbol), int(side), int(qty), int(price), int(kind)
+        )
+        return OrderResult(oid, status, filled, notional, reason)
+
+    def place(self, agent: int, symbol: int, side: int, qty: int, price: int, kind: int) -> tuple[int, int, int, int, str]:
+        """The fast path of :meth:`submit` for trusted plain-int arguments.
+
+        Returns:
+            ``(order_id, status, filled, notional, reason)``.
+        """
         if qty < 1:
-            return self._reject(f"quantity {qty} must be >= 1")
+            return -1, _REJ, 0, 0, f"quantity {qty} must be >= 1"
         if qty > self._max_qty:
-            return self._reject(f"quantity {qty} exceeds max_order_quantity {self._max_qty}")
+            return -1, _REJ, 0, 0, f"quantity {qty} exceeds max_order_quantity {self._max_qty}"
         is_market = kind == _MARKET
         if not is_market and price < 1:
-            return self._reject(f"limit price {price} ticks must be >= 1")
+            return -1, _REJ, 0, 0, f"limit price {price} ticks must be >= 1"
         k = agent * self.n_symbols + symbol
         pos = self.position[k]
         lim = self.position_limit[agent]
         if side > 0:
             if pos + self._open_buy[k] + qty > lim:
-                return self._reject(
+                return -1, _REJ, 0, 0, (
                     f"position limit: position {pos} + open buys {self._open_buy[k]} + {qty} > {lim}"
                 )
         else:
             floor = -lim if self._allow_short else 0
             if pos - self._open_sell[k] - qty < floor:
                 what = "position limit" if self._allow_short else "short selling not allowed"
-                return self._reject(
+                return -1, _REJ, 0, 0, (
                     f"{what}: position {pos} - open sells {self._open_sell[k]} - {qty} < {floor}"
                 )
         book = self.books[symbol]
         fill_qty, fill_notional = book.sweep(side, qty, None if is_market else price, agent)
-        rest = 0 if kind != _LIMIT else qty - fill_qty
-        rest_cost = rest * price
-        rest_reserve = rest_cost + self._fee_of(rest_cost) if side > 0 else 0
-        need = self._fee_of(fill_notional) + rest_reserve
+        fee_rate = self._fee
+        need = fill_notional * fee_rate // 1_000_000 if fee_rate else 0
         if side > 0:
             need += fill_notional
+            if kind == _LIMIT:
+                rest_cost = (qty - fill_qty) * price
+                need += rest_cost + (rest_cost * fee_rate // 1_000_000 if fee_rate else 0)
         free = self.cash[agent] - self._reserved[agent]
         if need > free:
-            return self._reject(f"insufficient cash: needs {need} cents, {free} free")
+            return -1, _REJ, 0, 0, f"insufficient cash: needs {need} cents, {free} free"
 
         oid = self._next_id
         self._next_id += 1
@@ -302,19 +319,29 @@ class Market:
             self._forget(cid)
         if len(trades) > n0:
             self._settle(trades, n0, symbol)
-        if status == OrderStatus.RESTING:
+        if status == _RESTING:
             remaining = qty - filled
             reserve = 0
             if side > 0:
                 cost = remaining * price
-                reserve = cost + self._fee_of(cost)
+                reserve = cost + (cost * fee_rate // 1_000_000 if fee_rate else 0)
                 self._open_buy[k] += remaining
                 self._reserved[agent] += reserve
             else:
                 self._open_sell[k] += remaining
             self._orders[oid] = [agent, symbol, side, price, remaining, reserve]
             self._resting_ids[k][side < 0].add(oid)
-        return OrderResult(oid, status, filled, notional, "")
+        return oid, int(status), filled, notional, ""
+
+    def single_resting(self, agent: int, symbol: int, side: int) -> tuple[int, int] | None:
+        """``(price, remaining)`` of the agent's only resting order on a side, else ``None``."""
+        ids = self._resting_ids[agent * self.n_symbols + symbol][side < 0]
+        if len(ids) != 1:
+            return None
+        for oid in ids:
+            rec = self._orders[oid]
+            return rec[3], rec[4]
+        return None  # pragma: no cover
 
     def _settle(self, trades: list[Trade], start: int, symbol: int) -> None:
         cash = self.cash

@@ -42,40 +42,45 @@ class NewsGenerator:
         self.config = config
         self.n_symbols = n_symbols
         self._rng = rng
-        self.sentiment = np.zeros(n_symbols)
-        self.magnitude = np.zeros(n_symbols)
-        self.remaining = np.zeros(n_symbols, dtype=np.int64)
-        self.duration = np.zeros(n_symbols, dtype=np.int64)
+        # Per-symbol state as Python lists: a market has few symbols, and scalar list
+        # access is far cheaper than numpy's per-call overhead at this size.
+        self.sentiment = [0.0] * n_symbols
+        self.magnitude = [0.0] * n_symbols
+        self.remaining = [0] * n_symbols
+        self.duration = [0] * n_symbols
+        self.effect = [0.0] * n_symbols
         self.events_started = 0
 
-    def step(self) -> np.ndarray:
+    def step(self) -> list[float]:
         """Advance one tick.
 
         Returns:
             Per-symbol log-earnings change caused by news this tick.
         """
         c = self.config
-        u = self._rng.random((4, self.n_symbols))
-        # Events active last tick age by one tick; finished ones end.
-        self.remaining[self.remaining > 0] -= 1
-        ended = self.remaining == 0
-        start = ended & (u[0] < c.rate)
-        if start.any():
-            self.sentiment[start] = 2.0 * u[1][start] - 1.0
-            self.magnitude[start] = u[2][start]
-            span = c.max_duration - c.min_duration + 1
-            dur = c.min_duration + np.minimum((u[3][start] * span).astype(np.int64), span - 1)
-            self.duration[start] = dur
-            self.remaining[start] = dur
-            self.events_started += int(start.sum())
-        active = self.remaining > 0
-        self.sentiment[~active] = 0.0
-        self.magnitude[~active] = 0.0
-        self.duration[~active] = 0
-        effect = np.zeros(self.n_symbols)
-        effect[active] = (
-            self.sentiment[active] * self.magnitude[active] * c.impact / self.duration[active]
-        )
+        n = self.n_symbols
+        u = self._rng.random(4 * n).tolist()
+        span = c.max_duration - c.min_duration + 1
+        effect = self.effect
+        for s in range(n):
+            if self.remaining[s] > 0:
+                # Events active last tick age by one tick; finished ones end.
+                self.remaining[s] -= 1
+            if self.remaining[s] == 0:
+                if u[4 * s] < c.rate:
+                    d = c.min_duration + min(int(u[4 * s + 3] * span), span - 1)
+                    self.sentiment[s] = 2.0 * u[4 * s + 1] - 1.0
+                    self.magnitude[s] = u[4 * s + 2]
+                    self.duration[s] = d
+                    self.remaining[s] = d
+                    self.events_started += 1
+                else:
+                    self.sentiment[s] = 0.0
+                    self.magnitude[s] = 0.0
+                    self.duration[s] = 0
+                    effect[s] = 0.0
+                    continue
+            effect[s] = self.sentiment[s] * self.magnitude[s] * c.impact / self.duration[s]
         return effect
 
     def active(self, symbol: int) -> NewsEvent | None:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.base import AgentSpec
-from agents.registry import agent_specs, make_groups
+from agents.crowd import Crowd
+from agents.registry import agent_specs
 from marketenv.actions import NO_OUTCOME, ActionOutcome, apply_flat, encode_action
 from marketenv.config import Config
 from marketenv.features import FeatureEngine
@@ -144,7 +145,7 @@ class Simulation:
         self.features = FeatureEngine(
             self.market, self.agent_symbols, [s.position_limit for s in self.specs]
         )
-        self.groups = make_groups(config, self.specs, g.agents)
+        self.crowd = Crowd(config, self.specs, g.agents)
         self._obs: np.ndarray | None = None
 
     @property
@@ -167,9 +168,7 @@ class Simulation:
                 their groups still draw their random numbers so that the other agents'
                 streams are unchanged).
         """
-        acts = np.zeros((self.n_agents, 2, 3), dtype=np.int64)
-        for grp in self.groups:
-            acts[grp.ids] = grp.act(obs[grp.ids])
+        acts = self.crowd.act(obs)
         if skip:
             acts[list(skip)] = 0
         return acts

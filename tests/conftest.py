@@ -28,7 +28,9 @@ def default_cfg() -> Config:
 def small_cfg() -> Config:
     """A quick one-symbol market: 2 makers, 8 noise traders, 1 of each other type."""
     groups = (
-        AgentGroupConfig(type="market_maker", count=2, initial_cash=1_000_000.0, position_limit=2000),
+        AgentGroupConfig(
+            type="market_maker", count=2, initial_cash=1_000_000.0, position_limit=2000
+        ),
         AgentGroupConfig(type="noise_trader", count=8),
         AgentGroupConfig(type="momentum", count=1),
         AgentGroupConfig(type="trend_follower", count=1),
@@ -36,7 +38,9 @@ def small_cfg() -> Config:
         AgentGroupConfig(type="value_trader", count=1),
         AgentGroupConfig(type="macd_crossover", count=1),
     )
-    cfg = dataclasses.replace(default_config(), agents=groups, simulation=SimulationConfig(ticks=500, seed=3))
+    cfg = dataclasses.replace(
+        default_config(), agents=groups, simulation=SimulationConfig(ticks=500, seed=3)
+    )
     cfg.validate()
     return cfg
 
