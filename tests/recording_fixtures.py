@@ -256,7 +256,9 @@ def simulate(
         act = np.where(q > 0, act, 0).astype(np.int8)
         q = np.where(act != 0, q, 0)
         lim = agent_rng.random(A) < 0.7
-        lim_px = np.where(act > 0, ask + agent_rng.integers(0, 3, size=A), bid - agent_rng.integers(0, 3, size=A))
+        lim_px = np.where(
+            act > 0, ask + agent_rng.integers(0, 3, size=A), bid - agent_rng.integers(0, 3, size=A)
+        )
         filled = np.where(act != 0, agent_rng.binomial(q, 0.6), 0)
         side = act.astype(np.int64)
         # Resting orders from earlier ticks sometimes fill while the agent holds.
@@ -290,7 +292,9 @@ def simulate(
     af["pnl_normalized"] = pnl[:ticks] / initial * 100.0
     af["equity"] = equity[:ticks]
     peak = np.maximum.accumulate(equity[:ticks], axis=0)
-    af["max_drawdown"] = np.maximum.accumulate(np.clip((peak - equity[:ticks]) / peak, 0, 1), axis=0)
+    af["max_drawdown"] = np.maximum.accumulate(
+        np.clip((peak - equity[:ticks]) / peak, 0, 1), axis=0
+    )
     rets = np.zeros((ticks, A))
     rets[1:] = equity[1:ticks] / equity[: ticks - 1] - 1.0
     count = np.arange(ticks)[:, None].astype(np.float64)  # returns r[1..t]
@@ -419,7 +423,9 @@ def rewrite_recording(path: str | Path, edit: Callable[[pa.Table], pa.Table]) ->
     return p
 
 
-def set_column(table: pa.Table, name: str, values: Any, type: pa.DataType | None = None) -> pa.Table:
+def set_column(
+    table: pa.Table, name: str, values: Any, type: pa.DataType | None = None
+) -> pa.Table:
     """Replace column ``name`` by ``values`` (keeping its type unless ``type`` is given)."""
     i = table.schema.get_field_index(name)
     field = table.schema.field(i)

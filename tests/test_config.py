@@ -19,8 +19,13 @@ def test_default_scenario_has_50_agents_on_one_symbol() -> None:
     assert len(cfg.symbols) == 1
     assert cfg.simulation.ticks == 10_000
     assert {g.type for g in cfg.agents} >= {
-        "market_maker", "noise_trader", "momentum", "trend_follower",
-        "mean_reversion", "value_trader", "macd_crossover",
+        "market_maker",
+        "noise_trader",
+        "momentum",
+        "trend_follower",
+        "mean_reversion",
+        "value_trader",
+        "macd_crossover",
     }
 
 
@@ -56,9 +61,19 @@ def base() -> dict:
         (lambda d: d["symbols"][0].update(discount_rate=0.02, growth=0.03), "set fallback_pe"),
         (lambda d: d["symbols"][0].update(payout=0.0), "symbols[0].payout"),
         (lambda d: d["symbols"].append({"name": "ACME"}), "duplicate name 'ACME'"),
-        (lambda d: d["market"].update(fee_bps=0.001) if "market" in d else d.update(market={"fee_bps": 0.001}), "multiple of 0.01"),
+        (
+            lambda d: (
+                d["market"].update(fee_bps=0.001)
+                if "market" in d
+                else d.update(market={"fee_bps": 0.001})
+            ),
+            "multiple of 0.01",
+        ),
         (lambda d: d["simulation"].update(ticks=True), "simulation.ticks must be an integer"),
-        (lambda d: d["news"].update(rate=2) if "news" in d else d.update(news={"rate": 2.0}), "news.rate"),
+        (
+            lambda d: d["news"].update(rate=2) if "news" in d else d.update(news={"rate": 2.0}),
+            "news.rate",
+        ),
     ],
 )
 def test_bad_configs_name_the_key(mutate, needle: str) -> None:
@@ -89,7 +104,9 @@ def test_missing_file_and_bad_toml(tmp_path) -> None:
 
 def test_file_errors_are_prefixed_with_the_path(tmp_path) -> None:
     f = tmp_path / "c.toml"
-    f.write_text('[simulation]\nticks = -3\n[[symbols]]\nname="A"\n[[agents]]\ntype="noise_trader"\n')
+    f.write_text(
+        '[simulation]\nticks = -3\n[[symbols]]\nname="A"\n[[agents]]\ntype="noise_trader"\n'
+    )
     with pytest.raises(ConfigError, match=r"c\.toml: simulation\.ticks must be >= 1 \(got -3\)"):
         load_config(f)
 

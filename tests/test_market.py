@@ -16,11 +16,15 @@ from marketenv.types import Order, OrderKind, OrderStatus
 BUY, SELL = 1, -1
 
 
-def make_market(n: int = 3, cash: float = 10_000.0, limit: int = 100, short: bool = True, fee_bps: float = 0.0) -> Market:
+def make_market(
+    n: int = 3, cash: float = 10_000.0, limit: int = 100, short: bool = True, fee_bps: float = 0.0
+) -> Market:
     cfg = Config(
         market=MarketConfig(fee_bps=fee_bps, allow_short=short),
         symbols=(SymbolConfig(name="A", initial_price=50.0),),
-        agents=(AgentGroupConfig(type="noise_trader", count=n, initial_cash=cash, position_limit=limit),),
+        agents=(
+            AgentGroupConfig(type="noise_trader", count=n, initial_cash=cash, position_limit=limit),
+        ),
     )
     cfg.validate()
     ss = np.random.SeedSequence(0).spawn(3)
@@ -146,8 +150,18 @@ def test_agent_order_is_a_seeded_permutation() -> None:
 # ----------------------------------------------------------------- fundamentals
 def test_gordon_growth_value_and_fallback() -> None:
     syms = (
-        SymbolConfig(name="A", eps=5.0, payout=0.4, growth=0.03, discount_rate=0.08, drift_sigma=0.0),
-        SymbolConfig(name="B", eps=2.0, payout=0.5, growth=0.10, discount_rate=0.08, fallback_pe=15.0, drift_sigma=0.0),
+        SymbolConfig(
+            name="A", eps=5.0, payout=0.4, growth=0.03, discount_rate=0.08, drift_sigma=0.0
+        ),
+        SymbolConfig(
+            name="B",
+            eps=2.0,
+            payout=0.5,
+            growth=0.10,
+            discount_rate=0.08,
+            fallback_pe=15.0,
+            drift_sigma=0.0,
+        ),
     )
     f = Fundamentals(syms, np.random.default_rng(0))
     assert f.fair_value[0] == pytest.approx(5.0 * 0.4 * 1.03 / 0.05)

@@ -1,0 +1,1 @@
+"""Recording market transitions to Parquet."""
