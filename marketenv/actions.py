@@ -20,11 +20,8 @@ type      meaning for that side
 is a higher price. A quantity of 0 places nothing (the cancel still happens). Within one
 action, both sides' cancels happen first, then the buy order, then the sell order.
 
-Recording encodes an action by its **net** placed quantity (see :func:`encode_action`):
-``action = sign(buy_qty - sell_qty)`` over the orders placed this tick,
-``action_quantity`` = all shares placed (both sides), ``action_price`` = the
-quantity-weighted limit price of the placed orders on the side of ``action`` (NaN when
-``action`` is 0 or those orders are market orders).
+Recording encodes an action by its **net** placed quantity, with two-sided quotes
+encoded by their lean (the exact rule is :func:`encode_action`).
 """
 
 from __future__ import annotations
@@ -57,6 +54,7 @@ class ActionOutcome(NamedTuple):
         status_buy: OrderStatus of the buy order, -1 if none.
         status_sell: OrderStatus of the sell order, -1 if none.
         reason: Rejection reasons joined by "; " (empty if none).
+        mid2: Twice the symbol's mid price in ticks at the start of the tick.
     """
 
     placed_buy: int
@@ -66,9 +64,10 @@ class ActionOutcome(NamedTuple):
     status_buy: int
     status_sell: int
     reason: str
+    mid2: int = 0
 
 
-NO_OUTCOME = ActionOutcome(0, 0, 0, 0, -1, -1, "")
+NO_OUTCOME = ActionOutcome(0, 0, 0, 0, -1, -1, "", 0)
 _REJECTED = int(OrderStatus.REJECTED)
 _RESTING = int(OrderStatus.RESTING)
 MAX_OFFSET = 10_000
@@ -132,17 +131,30 @@ def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> Act
             reasons.append("sell rejected: " + reason)
         else:
             placed_s = sq
-    return ActionOutcome(placed_b, placed_s, price_b, price_s, status_b, status_s, "; ".join(reasons))
+    return ActionOutcome(
+        placed_b, placed_s, price_b, price_s, status_b, status_s, "; ".join(reasons), market.mid2(symbol)
+    )
 
 
 def encode_action(outcome: ActionOutcome) -> tuple[int, float, float]:
     """The recorded ``(action, action_quantity, action_price)`` of an outcome.
 
-    Rule: the sign of the net placed quantity; the gross placed quantity; the limit price
-    (currency units) of the side of the sign, NaN if that is a market order or hold.
+    Rule, over all orders the agent placed this tick:
+
+    1. ``action`` is the sign of the net placed quantity (buys minus sells);
+    2. when that is 0 but both sides were placed as limit orders (a two-sided quote), the
+       sign of the quote's lean: of ``(bid + ask) / 2 - mid``, so a market maker quoting
+       above the mid (leaning to buy) records +1 and below records -1; a centred quote
+       records 0;
+    3. ``action_quantity`` is the gross number of shares placed (both sides);
+    4. ``action_price`` is the limit price (currency units) of the order on the side of
+       ``action``; NaN when ``action`` is 0 or that order is a market order.
     """
     net = outcome.placed_buy - outcome.placed_sell
     gross = float(outcome.placed_buy + outcome.placed_sell)
+    if net == 0 and outcome.placed_buy and outcome.buy_price > 0 and outcome.sell_price > 0:
+        lean = outcome.buy_price + outcome.sell_price - outcome.mid2
+        net = (lean > 0) - (lean < 0)
     if net > 0:
         p = outcome.buy_price
         return 1, gross, (p / TICKS_PER_UNIT) if p > 0 else float("nan")

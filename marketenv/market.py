@@ -195,6 +195,10 @@ class Market:
         """Mid prices of all symbols, currency units."""
         return np.array(self._mid2, dtype=float) / (2 * TICKS_PER_UNIT)
 
+    def mid2(self, symbol: int) -> int:
+        """Twice the mid price in ticks (an exact integer even for half-tick mids)."""
+        return self._mid2[symbol]
+
     def reference_price(self, symbol: int) -> int:
         """Integer reference price in ticks: ``floor(mid)``; action price offsets are relative to it."""
         return self._ref[symbol]

@@ -17,6 +17,7 @@ A tick (:meth:`Simulation.step`):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -107,21 +108,28 @@ class Transition:
         """P&L change per agent over the tick (currency units)."""
         return self.equity_after - self.equity_before
 
-    @property
+    @functools.cached_property
     def fill_price(self) -> np.ndarray:
         """Average fill price per agent, NaN where nothing filled."""
-        q = self.fill_quantity
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(q != 0, self.fill_notional / np.abs(np.where(q != 0, q, 1)), np.nan)
+        q = np.abs(self.fill_quantity).astype(np.float64)
+        out = np.full(q.shape[0], np.nan)
+        return np.divide(self.fill_notional, q, out=out, where=q > 0)
+
+    @functools.cached_property
+    def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(action int8, action_quantity, action_price)`` per agent (see :func:`encode_action`)."""
+        n = len(self.outcomes)
+        action = np.zeros(n, dtype=np.int8)
+        qty = np.zeros(n)
+        price = np.full(n, np.nan)
+        for i, o in enumerate(self.outcomes):
+            if o is not NO_OUTCOME:
+                action[i], qty[i], price[i] = encode_action(o)
+        return action, qty, price
 
     def encoded_actions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(action int8, action_quantity, action_price)`` per agent (see :func:`encode_action`)."""
-        enc = [encode_action(o) for o in self.outcomes]
-        return (
-            np.fromiter((e[0] for e in enc), dtype=np.int8, count=len(enc)),
-            np.fromiter((e[1] for e in enc), dtype=np.float64, count=len(enc)),
-            np.fromiter((e[2] for e in enc), dtype=np.float64, count=len(enc)),
-        )
+        """Same as :attr:`encoded` (kept as a method for readability at call sites)."""
+        return self.encoded
 
 
 class Simulation:

@@ -174,12 +174,14 @@ class CheckReport:
         else:
             span = "no ticks"
         lines.append(
-            f"  {self.rows:,} rows in {self.row_groups} row groups, {size}; {span},"
+            f"  {self.rows:,} rows in {_plural(self.row_groups, 'row group')}, {size}; {span},"
             f" {_plural(self.n_agents, 'agent')}, {_plural(self.n_symbols, 'symbol')}"
         )
         rec = self.metadata.get(KEY_RECORDING)
         if isinstance(rec, dict):
-            flags = ", ".join(f"{k} {rec[k]}" for k in ("warmup", "interval", "ticks") if k in rec)
+            flags = ", ".join(
+                f"{k} {rec[k]}" for k in ("warmup", "interval", "ticks") if rec.get(k) is not None
+            )
             lines.append(
                 f"  recording: {flags}; schema {self.metadata.get(KEY_SCHEMA_VERSION, '?')},"
                 f" marketenv {self.metadata.get('marketenv.version', '?')}"
@@ -490,13 +492,6 @@ class _Interval(_Check):
             pt[0] = tick[0]
             pa_[0] = agent[0]
             self.first = int(tick[0])
-            if tick[0] > self.warmup and tick[0] >= 0:
-                self.flag(
-                    b,
-                    f"first recorded tick is after warmup {self.warmup}",
-                    np.arange(b.n) == 0,
-                    tick,
-                )
         else:
             pt[0] = self.prev_tick
             pa_[0] = self.prev_agent

@@ -8,10 +8,16 @@ simulation keeps running meanwhile. A fixed pool of three buffer sets (one filli
 most two pending) keeps memory flat whatever the length of the run; when the disk is
 slower than the simulation, :meth:`ParquetRecordWriter.write` waits for a free set.
 
-The file is written to a hidden temporary file in the target's directory and moved into
-place atomically by :meth:`ParquetRecordWriter.close`, so an existing file at the target
-is untouched until the recording is complete. Leaving a ``with`` block by an exception
-(Ctrl-C included) keeps what was written as a valid ``<stem>.partial<suffix>`` file.
+The file is written to a hidden temporary file in the target's directory
+(``.<name>.<pid>.tmp``) and moved into place atomically by
+:meth:`ParquetRecordWriter.close`, so an existing file at the target is untouched until
+the recording is complete. Leaving a ``with`` block by an exception (Ctrl-C included)
+keeps what was written as a valid ``<stem>.partial<suffix>`` file;
+:meth:`ParquetRecordWriter.abort` drops it.
+If the writer thread fails (a full disk, say), the temporary file is deleted and the next
+:meth:`write` or :meth:`close` raises :class:`~marketenv.errors.RecordingError`. Always
+close the writer (or use ``with``): the thread is a daemon, and an unclosed writer leaves
+its temporary file behind.
 
 Typical use (one block per recorded tick)::
 
@@ -21,7 +27,7 @@ Typical use (one block per recorded tick)::
         for tick in range(ticks):
             ...
             if schedule.should_record(tick):
-                writer.write({"tick": tick, "agent_id": ids, "agent_name": ids,
+                writer.write({"tick": tick, "agent_id": ids, "agent_name": name_codes,
                               "symbol": symbol_codes, "action": actions, ...},
                              features=feature_matrix)
 """
@@ -130,8 +136,8 @@ class ParquetRecordWriter:
             string_categories: For every string column, the list of its possible values;
                 :meth:`write` takes integer codes (indices into this list) for it.
             row_group_size: Rows per row group.
-            compression: Parquet codec (``"zstd"``, ``"snappy"``, ``"gzip"``, ``"lz4"``,
-                ``"brotli"`` or ``"none"``).
+            compression: Parquet codec: ``"zstd"``, ``"snappy"``, ``"gzip"``, ``"lz4"``,
+                ``"lz4_raw"``, ``"brotli"`` or ``"none"``.
 
         Raises:
             RecordingError: If the schema, the categories or the size are invalid, if
@@ -161,15 +167,19 @@ class ParquetRecordWriter:
         self._final: Path | None = None
         self._finished = False
         self._tmp: Path = self._create_tmp()
+        sink = None
         try:
-            self._sink = pa.OSFile(str(self._tmp), "wb")
+            sink = pa.OSFile(str(self._tmp), "wb")
             self._writer = pq.ParquetWriter(
-                self._sink,
+                sink,
                 schema,
                 compression=compression,
                 use_dictionary=self._dictionary_columns,
             )
+            self._sink = sink
         except (OSError, pa.ArrowException, ValueError, TypeError) as exc:
+            if sink is not None:
+                sink.close()
             self._remove_tmp()
             if isinstance(exc, OSError):
                 raise RecordingError(
@@ -195,7 +205,7 @@ class ParquetRecordWriter:
             buf.views = [buf.columns[name] for name in self._direct_all]
             buf.views_nofeat = [buf.columns[name] for name in self._direct_nofeat]
             self._free.put(buf)
-        self._buf = self._free.get_nowait()
+        self._buf: _BufferSet | None = self._free.get_nowait()
         self._thread = threading.Thread(
             target=self._run, name=f"parquet-writer:{self.path.name}", daemon=True
         )
@@ -367,6 +377,8 @@ class ParquetRecordWriter:
         off = 0
         while off < n:
             buf = self._buf
+            if buf is None:  # a wait for a free buffer set was interrupted
+                buf = self._buf = self._take_free()
             lo = buf.n
             take = min(n - off, rg - lo)
             hi = lo + take
@@ -383,9 +395,9 @@ class ParquetRecordWriter:
                     buf.block[lo:hi, fslice] = features[off : off + take]
             buf.n = hi
             off += take
+            self._rows += take
             if hi == rg:
                 self._flush(take_next=True)
-        self._rows += n
 
     def close(self) -> Path:
         """Write the buffered rows, finish the file and move it into place atomically.
@@ -413,6 +425,7 @@ class ParquetRecordWriter:
         self._finished = True
         self._work.put(None)
         self._thread.join()
+        self._release_buffers()
         self._remove_tmp()
 
     def __enter__(self) -> ParquetRecordWriter:
@@ -513,7 +526,7 @@ class ParquetRecordWriter:
     def _flush(self, *, take_next: bool) -> None:
         """Hand the current buffer set to the writer thread."""
         buf = self._buf
-        if buf.n == 0:
+        if buf is None or buf.n == 0:
             return
         for name, cats in self._categories.items():
             codes = buf.columns[name][: buf.n]
@@ -524,6 +537,7 @@ class ParquetRecordWriter:
                     f"column {name!r} has code {bad} but only {len(cats)} categories; pass indices into string_categories[{name!r}]"
                 )
                 self._raise_error()
+        self._buf = None  # handed over: never queue it twice, even if the wait below is interrupted
         self._work.put(buf)
         if take_next:
             self._buf = self._take_free()
@@ -582,6 +596,15 @@ class ParquetRecordWriter:
             self._close_file()
             self._remove_tmp()
 
+    def _release_buffers(self) -> None:
+        """Drop the buffer sets once the thread has stopped (the memory is freed)."""
+        self._buf = None
+        while True:
+            try:
+                self._free.get_nowait()
+            except queue.Empty:
+                break
+
     def _close_file(self) -> None:
         for closer in (self._writer.close, self._sink.close):
             try:
@@ -610,6 +633,7 @@ class ParquetRecordWriter:
             pass
         self._work.put(None)
         self._thread.join()
+        self._release_buffers()
         if self._error is not None:
             self._remove_tmp()
             self._raise_error()
