@@ -13,6 +13,7 @@ Public API:
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as _gym
@@ -34,7 +35,6 @@ from marketenv.feature_spec import FEATURE_NAMES  # noqa: E402
 if TYPE_CHECKING:
     from marketenv.env import MarketEnv
     from marketenv.market import Market
-    from marketenv.parallel_env import MarketParallelEnv
     from marketenv.simulation import Simulation
 
 ENV_ID = "marketenv/Market-v0"
@@ -43,11 +43,9 @@ if ENV_ID not in _gym.registry:
     _gym.register(id=ENV_ID, entry_point="marketenv.env:MarketEnv")
 
 
-def parallel_env(**kwargs: Any) -> MarketParallelEnv:
-    """The PettingZoo parallel env of the market (see :class:`MarketParallelEnv`)."""
-    from marketenv.parallel_env import MarketParallelEnv
-
-    return MarketParallelEnv(**kwargs)
+# Imported eagerly: the submodule has the same name as the function, and binding the
+# function here, after the submodule is loaded, keeps ``marketenv.parallel_env`` callable.
+from marketenv.parallel_env import parallel_env  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
@@ -56,9 +54,7 @@ def __getattr__(name: str) -> Any:
 
         return MarketEnv
     if name == "MarketParallelEnv":
-        from marketenv.parallel_env import MarketParallelEnv
-
-        return MarketParallelEnv
+        return sys.modules["marketenv.parallel_env"].MarketParallelEnv
     if name == "Simulation":
         from marketenv.simulation import Simulation
 
