@@ -2,8 +2,8 @@
 
 Usage::
 
-    python bench/bench_writer.py                 # 10,000,000 rows
-    python bench/bench_writer.py --rows 500000
+    python bench/bench_writer.py                 # 10,000,000 rows, 3 runs of each path
+    python bench/bench_writer.py --rows 500000 --repeat 5
 
 It prints, for N rows of the recording schema (61 columns, zstd, row groups of 65,536):
 
@@ -12,8 +12,9 @@ It prints, for N rows of the recording schema (61 columns, zstd, row groups of 6
 * **writer**: :class:`recorders.parquet_writer.ParquetRecordWriter` fed the same rows in
   blocks of 100 (one tick of 100 agents, as the recording wrapper does);
 
-with rows/s, the file size and the peak RSS of each (every path runs in its own process
-so that the peaks are separate). The rows are a synthetic but realistic recording (the
+with rows/s, the file size and the peak RSS of each (every run is a fresh process so that
+the peaks are separate; the runs of the two paths alternate and the median is shown,
+because a shared 2-core machine is noisy). The rows are a synthetic but realistic recording (the
 test fixture's market with 100 agents on 4 symbols), 2,622 ticks long, repeated to N rows;
 the ready table repeats the same buffers, so it costs no memory beyond one copy.
 """
@@ -40,7 +41,7 @@ if str(ROOT) not in sys.path:
 
 from recorders.parquet_writer import ParquetRecordWriter  # noqa: E402
 from recorders.schema import STRING_COLUMNS, build_schema, feature_columns  # noqa: E402
-from tests.recording_fixtures import simulate  # noqa: E402
+from tests.recording_fixtures import SimulatedRecording, simulate  # noqa: E402
 
 POOL_TICKS = 2622
 AGENTS = 100
@@ -61,22 +62,22 @@ def _rss_peak() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def _pool() -> tuple[object, pa.Schema]:
+def _pool() -> tuple[SimulatedRecording, pa.Schema]:
     sim = simulate(ticks=POOL_TICKS, n_agents=AGENTS, n_symbols=4, seed=7)
     return sim, build_schema(metadata=sim.metadata)
 
 
-def _pool_table(sim: object, schema: pa.Schema) -> pa.Table:
+def _pool_table(sim: SimulatedRecording, schema: pa.Schema) -> pa.Table:
     arrays = []
-    feats = dict(zip(feature_columns(), sim.features.T, strict=True))  # type: ignore[attr-defined]
+    feats = dict(zip(feature_columns(), sim.features.T, strict=True))
     for f in schema:
         if f.name in STRING_COLUMNS:
-            cats = pa.array(sim.categories[f.name])  # type: ignore[attr-defined]
-            arrays.append(cats.take(pa.array(sim.columns[f.name])))  # type: ignore[attr-defined]
+            cats = pa.array(sim.categories[f.name])
+            arrays.append(cats.take(pa.array(sim.columns[f.name])))
         elif f.name in feats:
             arrays.append(pa.array(np.ascontiguousarray(feats[f.name]), type=f.type))
         else:
-            arrays.append(pa.array(sim.columns[f.name], type=f.type))  # type: ignore[attr-defined]
+            arrays.append(pa.array(sim.columns[f.name], type=f.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -112,17 +113,17 @@ def run_writer(
 ) -> dict[str, float]:
     """Time ParquetRecordWriter fed the same rows in blocks of ``block`` rows."""
     sim, schema = _pool()
-    n_pool = sim.rows  # type: ignore[attr-defined]
+    n_pool = sim.rows
     blocks = []
     for lo in range(0, n_pool - block + 1, block):
-        cols = {k: v[lo : lo + block] for k, v in sim.columns.items()}  # type: ignore[attr-defined]
-        blocks.append((cols, sim.features[lo : lo + block]))  # type: ignore[attr-defined]
+        cols = {k: v[lo : lo + block] for k, v in sim.columns.items()}
+        blocks.append((cols, sim.features[lo : lo + block]))
     base = _rss_now()
     t0 = time.perf_counter()
     writer = ParquetRecordWriter(
         path,
         schema,
-        string_categories=sim.categories,  # type: ignore[attr-defined]
+        string_categories=sim.categories,
         row_group_size=row_group_size,
         compression=compression,
     )
@@ -173,50 +174,63 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compression", default="zstd")
     ap.add_argument("--out", default=None, help="directory for the files (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the written files")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each path (median shown)")
     ap.add_argument("--mode", choices=("floor", "writer"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.mode:
         return _child(args)
 
+    runs: dict[str, list[dict[str, float]]] = {"floor": [], "writer": []}
     with tempfile.TemporaryDirectory(prefix="bench_writer_", dir=args.out) as tmp:
         out = args.out or tmp
-        res = {}
-        for mode in ("floor", "writer"):
-            cmd = [
-                sys.executable,
-                __file__,
-                "--mode",
-                mode,
-                "--rows",
-                str(args.rows),
-                "--block",
-                str(args.block),
-                "--row-group-size",
-                str(args.row_group_size),
-                "--compression",
-                args.compression,
-                "--out",
-                str(out),
-            ] + (["--keep"] if args.keep else [])
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                print(proc.stderr, file=sys.stderr)
-                return 1
-            res[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    f, w = res["floor"], res["writer"]
+        for _ in range(args.repeat):  # interleaved, so that machine noise hits both paths
+            for mode in ("floor", "writer"):
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--mode",
+                    mode,
+                    "--rows",
+                    str(args.rows),
+                    "--block",
+                    str(args.block),
+                    "--row-group-size",
+                    str(args.row_group_size),
+                    "--compression",
+                    args.compression,
+                    "--out",
+                    str(out),
+                ] + (["--keep"] if args.keep else [])
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    print(proc.stderr, file=sys.stderr)
+                    return 1
+                runs[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     n = args.rows
-    print(f"rows {n:,} x 61 columns, row groups of {args.row_group_size:,}, {args.compression}")
+    med = {mode: float(np.median([r["seconds"] for r in rs])) for mode, rs in runs.items()}
     print(
-        f"  (a) floor  pq.write_table(ready table) {f['seconds']:8.2f} s  {n / f['seconds']:>12,.0f} rows/s"
-        f"  file {_mib(f['bytes'])}  peak RSS {_mib(f['rss_peak'])} (data {_mib(f['rss_base'])})"
+        f"rows {n:,} x 61 columns, row groups of {args.row_group_size:,}, {args.compression};"
+        f" median of {args.repeat} run{'s' if args.repeat > 1 else ''} (each in a fresh process)"
     )
+    labels = {
+        "floor": "(a) floor  pq.write_table(ready table)",
+        "writer": f"(b) writer blocks of {args.block:<4}          ",
+    }
+    for mode in ("floor", "writer"):
+        rs = runs[mode]
+        secs = med[mode]
+        peak = max(r["rss_peak"] for r in rs)
+        base = min(r["rss_base"] for r in rs)
+        all_secs = ", ".join(f"{r['seconds']:.2f}" for r in rs)
+        print(
+            f"  {labels[mode]} {secs:8.2f} s  {n / secs:>12,.0f} rows/s  file {_mib(rs[0]['bytes'])}"
+            f"  peak RSS {_mib(peak)} (input data {_mib(base)})  [runs: {all_secs} s]"
+        )
+    w = runs["writer"]
+    extra = max(r["rss_peak"] - r["rss_base"] for r in w)
     print(
-        f"  (b) writer blocks of {args.block:<4}           {w['seconds']:8.2f} s  {n / w['seconds']:>12,.0f} rows/s"
-        f"  file {_mib(w['bytes'])}  peak RSS {_mib(w['rss_peak'])} (before {_mib(w['rss_base'])})"
-    )
-    print(
-        f"  writer / floor = {w['seconds'] / f['seconds']:.2f}x;"
-        f" writer memory above its input data: {_mib(w['rss_peak'] - w['rss_base'])}"
+        f"  writer / floor = {med['writer'] / med['floor']:.2f}x;"
+        f" writer memory above its input data: {_mib(extra)}"
     )
     return 0
 

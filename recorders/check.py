@@ -263,7 +263,9 @@ class _Batch:
                 arr = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             else:
                 arr = col.to_numpy(zero_copy_only=False)
-            if name == "tick" and arr.dtype.kind in "ui":
+            if name == "tick":  # int64 for arithmetic; a null tick (already flagged) -> -1
+                if arr.dtype.kind == "f":
+                    arr = np.nan_to_num(arr, nan=-1.0)
                 arr = arr.astype(np.int64, copy=False)
             self._np[name] = arr
         return arr
@@ -523,9 +525,12 @@ class _Interval(_Check):
         self.prev_agent = agent[-1]
         self.last = self.prev_tick
 
+    def result(self) -> CheckResult:
+        if self.skip_reason is None and self.first is None:
+            return CheckResult(self.name, False, "no rows: nothing was recorded")
+        return super().result()
+
     def passed_detail(self) -> str:
-        if self.first is None:
-            return "no rows"
         return (
             f"{self.n_ticks:,} ticks {self.first}..{self.last}, every {self.interval} from"
             f" warmup {self.warmup}, none missing; rows ordered by (tick, agent_id)"
@@ -533,7 +538,7 @@ class _Interval(_Check):
 
 
 _RANGE_RULES: tuple[tuple[str, float, float, bool], ...] = (
-    # column, low, high, whether both bounds are inclusive (False = strict low)
+    # column, low, high, whether the low bound is inclusive (the high one always is)
     ("f_rsi_14", 0.0, 100.0, True),
     ("f_spread", 0.0, np.inf, True),
     ("f_spread_bps", 0.0, np.inf, True),
@@ -556,29 +561,25 @@ class _Ranges(_Check):
     def __init__(self, float_columns: Iterable[str], present: set[str]) -> None:
         super().__init__()
         self.float_columns = list(float_columns)
-        self.present = present
-        self.n_rules = 0
+        self.rules = [rule for rule in _RANGE_RULES if rule[0] in present]
+        self.news = "f_has_active_news" in present
+        self.n_rules = len(self.rules) + int(self.news)
 
     def update(self, b: _Batch, prev: dict[str, np.ndarray] | None) -> None:
-        rules = 0
-        for col, lo, hi, inclusive in _RANGE_RULES:
-            if col not in self.present:
-                continue
-            rules += 1
+        for col, lo, hi, inclusive in self.rules:
             v = b[col]
             low_bad = (v < lo) if inclusive else (v <= lo)
-            bound = f"[{_fmt(lo)}, {_fmt(hi)}]" if inclusive else f"({_fmt(lo)}, {_fmt(hi)})"
             if np.isinf(hi):
                 bound = f">= {_fmt(lo)}" if inclusive else f"> {_fmt(lo)}"
+            else:
+                bound = f"[{_fmt(lo)}, {_fmt(hi)}]"
             self.flag(b, f"{col} not {bound}", low_bad | (v > hi), v)
-        if "f_has_active_news" in self.present:
-            rules += 1
+        if self.news:
             v = b["f_has_active_news"]
             self.flag(b, "f_has_active_news not 0 or 1", ~np.isnan(v) & (v != 0) & (v != 1), v)
         for col in self.float_columns:
             v = b[col]
             self.flag(b, f"{col} infinite", np.isinf(v), v)
-        self.n_rules = rules
 
     def passed_detail(self) -> str:
         return f"{self.n_rules} range rules hold; no infinity in {len(self.float_columns)} float columns"

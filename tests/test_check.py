@@ -340,3 +340,12 @@ def test_python_dash_m_reports_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("marketenv check:")
+
+
+def test_empty_recording_fails_interval(tmp_path: Path) -> None:
+    path = make_recording(tmp_path / "rec.parquet", ticks=50)
+    report = check_recording(rewrite_recording(path, lambda t: t.slice(0, 0)))
+    assert report.rows == 0 and report.ticks is None
+    assert report.failed == ["interval"]
+    assert "nothing was recorded" in report.result("interval").detail
+    assert "no ticks" in report.format()

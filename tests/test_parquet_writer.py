@@ -411,3 +411,17 @@ def test_schema_and_categories_are_validated_before_touching_disk(tmp_path: Path
 def test_leading_columns_come_first() -> None:
     assert _schema().names[:4] == LEADING
     assert _schema().names[-len(OUTCOME_COLUMNS) :] == OUTCOME_COLUMNS
+
+
+def test_schema_layout_and_types() -> None:
+    schema = build_schema()
+    assert feature_columns(["a", "b"]) == ["f_a", "f_b"]
+    assert len(schema) == 4 + len(FEATURE_NAMES) + len(OUTCOME_COLUMNS) == 61
+    assert schema.names[4:49] == [f"f_{n}" for n in FEATURE_NAMES]
+    assert [str(schema.field(n).type) for n in LEADING] == ["uint64", "uint64", "string", "string"]
+    assert schema.field("action").type == pa.int8()
+    assert all(schema.field(n).type == pa.float64() for n in OUTCOME_COLUMNS[1:])
+    assert schema.metadata is None
+    assert build_schema(metadata=_metadata()).metadata[b"marketenv.schema_version"] == b"1"
+    with pytest.raises(RecordingError, match="duplicate"):
+        build_schema(["mid_price", "mid_price"])
