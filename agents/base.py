@@ -228,12 +228,17 @@ def signal_orders(
     limit: np.ndarray | int,
     order_type: np.ndarray | int,
     aggression_ticks: np.ndarray | int,
+    mid: np.ndarray | None = None,
 ) -> np.ndarray:
     """Turn per-agent signals (+1 buy, -1 sell, 0 hold) into order actions.
 
-    Buys are priced ``aggression_ticks`` above the reference, sells below (a positive
-    aggression crosses the spread); quantities are capped by the position limit. Every
-    argument after ``position`` may be a scalar or a per-agent array.
+    Prices are symmetric about the mid (the same rule as the compiled kernel): a buy at
+    ``floor(mid + aggression_ticks)``, a sell at ``ceil(mid - aggression_ticks)`` (ticks),
+    so a positive aggression crosses the spread by the same amount on both sides. As
+    offsets from the reference ``floor(mid)`` that is ``+aggression`` for a buy and
+    ``-aggression`` for a sell, plus one tick when the mid is on a half tick. Quantities
+    are capped by the position limit; market orders carry offset 0; an agent whose
+    position (or mid) is not finite holds. Every argument after ``position`` may be a scalar or a per-agent array.
 
     Args:
         signal: ``(n,)`` ints.
@@ -241,20 +246,31 @@ def signal_orders(
         position: ``(n,)`` current positions.
         limit: Position limits.
         order_type: Action types (``LIMIT``, ``IOC`` or ``MARKET``).
-        aggression_ticks: Ticks through the reference price.
+        aggression_ticks: Ticks through the mid.
+        mid: ``(n,)`` mid prices (currency units); ``None`` treats every mid as whole ticks.
     """
     n = signal.shape[0]
     acts = np.zeros((n, *ACTION_SHAPE), dtype=np.int64)
+    position = np.asarray(position, dtype=np.float64)
+    ok = np.isfinite(position)
+    if mid is not None:
+        ok &= np.isfinite(mid) & (mid > 0)
     room = np.where(signal > 0, limit - position, limit + position)
-    q = np.minimum(qty, room).astype(np.int64)
+    q = np.where(ok, np.minimum(qty, np.where(ok, room, 0.0)), 0.0).astype(np.int64)
     nz = np.flatnonzero((signal != 0) & (q > 0))
     if nz.size == 0:
         return acts
     s = signal[nz]
     row = (s < 0).astype(np.int64)
-    acts[nz, row, 0] = order_type if np.ndim(order_type) == 0 else order_type[nz]
+    aggr = aggression_ticks if np.ndim(aggression_ticks) == 0 else aggression_ticks[nz]
+    offset = s * aggr
+    if mid is not None:
+        odd = (np.floor(mid[nz] * 200.0 + 0.5) % 2).astype(np.int64)
+        offset = offset + np.where(s < 0, odd, 0)
+    otype = order_type if np.ndim(order_type) == 0 else order_type[nz]
+    acts[nz, row, 0] = otype
     acts[nz, row, 1] = q[nz]
-    acts[nz, row, 2] = s * (aggression_ticks if np.ndim(aggression_ticks) == 0 else aggression_ticks[nz])
+    acts[nz, row, 2] = np.where(otype == MARKET, 0, offset)
     return acts
 
 

@@ -12,6 +12,15 @@ Every strategy reads its observation row (the ComprehensiveFeatures vector), its
 by each strategy's ``pack``), and writes a flattened order action of 6 ints
 ``[buy_type, buy_qty, buy_offset, sell_type, sell_qty, sell_offset]``.
 
+Prices are symmetric about the mid. Offsets in an action are relative to the market's
+reference ``floor(mid)``, which lies half a tick below a half-tick mid; a rule written as
+"reference +/- k" would therefore put sells one tick more aggressive than buys and push
+the price down (measured: mids 4-6 ticks below fair value and market makers
+accumulating long inventory). So a buy "``k`` ticks through" is priced at
+``floor(mid + k)`` and a sell at ``ceil(mid - k)``.
+
+An agent whose mid or position is not finite holds; a signal that is NaN (warm-up) holds.
+
 Parameter layouts (``P = 8`` floats):
 
 * market maker: ``half_spread_ticks, jitter, quote_size, fair_weight, inventory_skew,
@@ -48,18 +57,30 @@ _HIST = F["macd_histogram"]
 
 
 @nb.njit(cache=True, inline="always")
-def _orders(sig: int, qty: float, pos: float, limit: float, otype: int, aggr: int, out: np.ndarray) -> None:
-    """Write a one-sided order for a signal, capped by the position limit."""
+def _orders(
+    sig: int, qty: float, pos: float, limit: float, otype: int, aggr: int, odd: int, out: np.ndarray
+) -> None:
+    """Write a one-sided order for a signal, capped by the position limit.
+
+    The price is symmetric about the mid: a buy at ``floor(mid + aggr)``, a sell at
+    ``ceil(mid - aggr)`` (ticks). As an offset from the reference ``floor(mid)`` that is
+    ``+aggr`` for a buy and ``odd - aggr`` for a sell, where ``odd`` is 1 when the mid sits
+    on a half tick. Market orders carry offset 0 (the price is ignored).
+    """
     if sig == 0:
         return
     room = limit - pos if sig > 0 else limit + pos
     q = min(qty, room)
     if q <= 0:
         return
-    r = 0 if sig > 0 else 3
-    out[r] = otype
-    out[r + 1] = int(q)
-    out[r + 2] = sig * aggr
+    if sig > 0:
+        out[0] = otype
+        out[1] = int(q)
+        out[2] = aggr if otype != MARKET else 0
+    else:
+        out[3] = otype
+        out[4] = int(q)
+        out[5] = odd - aggr if otype != MARKET else 0
 
 
 @nb.njit(cache=True, inline="always")
@@ -75,6 +96,9 @@ def _threshold(x: float, upper: float, lower: float) -> int:
 @nb.njit(cache=True)
 def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out (n, 6)`` with the actions of ``n`` rule-based agents.
+
+    An agent whose inputs are not finite (a NaN feature during warm-up, or a malformed
+    observation) holds.
 
     Args:
         obs: ``(n, F)`` observations.
@@ -93,13 +117,18 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
         p = params[i]
         k = kinds[i]
         pos = row[_POS]
+        mid = row[_MID]
+        if not (math.isfinite(pos) and math.isfinite(mid) and mid > 0.0):
+            continue
+        mid2 = math.floor(mid * 200.0 + 0.5)  # twice the mid in ticks (an integer)
+        ref = math.floor(mid2 / 2.0)  # the market's reference price, floor(mid)
+        odd = int(mid2 - 2.0 * ref)  # 1 when the mid is on a half tick
         if k == MARKET_MAKER:
-            if ui[0] >= p[5]:
+            fair = row[_FAIR]
+            if ui[0] >= p[5] or not math.isfinite(fair):
                 continue
             lim = p[6]
-            mid = row[_MID]
-            ref = math.floor(mid * 100.0 + 0.25)
-            center = (mid + p[3] * (row[_FAIR] - mid)) * 100.0 - p[4] * pos / lim
+            center = (mid + p[3] * (fair - mid)) * 100.0 - p[4] * pos / lim
             half = p[0] * (1.0 + p[1] * ui[1]) if p[1] > 0 else p[0]
             bid = max(math.floor(center - half), 1.0)
             ask = max(math.ceil(center + half), bid + 1.0)
@@ -114,12 +143,12 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
                 continue
             side = 1 if ui[1] < 0.5 else -1
             qty = math.floor(ui[2] * p[1]) + 1.0
-            span = p[3] + p[4] + 1.0
             if ui[3] < p[2]:
-                _orders(side, qty, pos, p[5], MARKET, 0, o)
+                _orders(side, qty, pos, p[5], MARKET, 0, odd, o)
             else:
+                span = p[3] + p[4] + 1.0
                 offset = int(math.floor(ui[4] * span) - p[3])
-                _orders(side, qty, pos, p[5], LIMIT, offset, o)
+                _orders(side, qty, pos, p[5], LIMIT, offset, odd, o)
         else:
             thr = p[6]
             if k == MOMENTUM:
@@ -135,7 +164,7 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
             if ui[0] >= p[0]:
                 continue
             qty = math.floor(ui[1] * p[1]) + 1.0
-            _orders(sig, qty, pos, p[2], int(p[3]), int(p[4]), o)
+            _orders(sig, qty, pos, p[2], int(p[3]), int(p[4]), odd, o)
 
 
 def warm_up() -> None:

@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numba as nb
 import numpy as np
 
 from marketenv.errors import ModelFormatError
@@ -392,102 +393,156 @@ def _check_expected(names: Sequence[str], expected: Sequence[str], where: str) -
 # ----------------------------------------------------------------------------- inference
 
 
-class _PackedTrees:
-    """All trees' nodes in flat arrays, walked for every (tree, row) pair at once.
+@nb.njit(cache=True)
+def _forest_proba(
+    x: np.ndarray,
+    used: np.ndarray,
+    roots: np.ndarray,
+    depths: np.ndarray,
+    nodes: np.ndarray,
+    value: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Fill ``out (n, C)`` with the mean leaf probabilities of the trees for rows ``x``.
 
-    Layout: nodes are renumbered level by level across all trees (the ``T`` roots first,
-    then every tree's depth-1 nodes, ...), with the two children of a split stored next to
-    each other, so a split needs only ``first[node]`` (its left child; the right child is
-    ``first + 1``). A leaf is its own child and can never go right (threshold ``+inf``,
-    NaN goes left), so walking ``steps`` (the deepest tree's depth) levels lands every
-    (tree, row) pair on its leaf.
+    Args:
+        x: ``(n, F)`` C-contiguous float32 rows.
+        used: Feature indices some split reads (rows equal on them get equal outputs).
+        roots: ``(T,)`` node index of every tree's root.
+        depths: ``(T,)`` every tree's depth.
+        nodes: ``(N, 4)`` int32 records (one 16-byte load per step): split feature (0 at
+            a leaf); first child (the node itself at a leaf); the threshold's float32
+            bits, rounded down (``+inf`` at a leaf; go right iff ``x > threshold``);
+            1 if a NaN goes right (0 at a leaf).
+        value: ``(N, C)`` float64 class probabilities.
+        out: ``(n, C)`` float64, overwritten.
+    """
+    n, n_features = x.shape
+    n_trees = roots.shape[0]
+    n_classes = value.shape[1]
+    thr = nodes.view(np.float32)
+    # A row bitwise equal to the previous one on every feature the trees read reaches the
+    # same leaves: walk it once. (In a one-symbol market, all agents of a model that
+    # ignores the agent's own state share one row.) ``slot[i]`` is row i's distinct row.
+    bits = x.view(np.int32)
+    slot = np.empty(n, dtype=np.int64)
+    n_walk = 0
+    for i in range(n):
+        same = i > 0
+        if same:
+            for f in used:
+                if bits[i, f] != bits[i - 1, f]:
+                    same = False
+                    break
+        if not same:
+            n_walk += 1
+        slot[i] = n_walk - 1
+    rows = np.empty((n_walk, n_features), dtype=np.float32)
+    for i in range(n):
+        if i == 0 or slot[i] != slot[i - 1]:
+            rows[slot[i]] = x[i]
+    # Level by level over all trees at once: every (tree, row) pair is an independent
+    # chain of loads, so the CPU overlaps many of them (a single row too). A leaf is its
+    # own child and never goes right, so a pair that reached its leaf stays there.
+    state = np.empty((n_trees, n_walk), dtype=np.int32)
+    max_depth = 0
+    for t in range(n_trees):
+        max_depth = max(max_depth, depths[t])
+        for k in range(n_walk):
+            state[t, k] = roots[t]
+    for level in range(max_depth):
+        for t in range(n_trees):
+            if level >= depths[t]:
+                continue
+            for k in range(n_walk):
+                node = state[t, k]
+                v = rows[k, nodes[node, 0]]
+                go_right = v > thr[node, 2]
+                if v != v:
+                    go_right = nodes[node, 3] != 0
+                state[t, k] = nodes[node, 1] + go_right
+    # Leaf probabilities summed in tree order, as scikit-learn's forest accumulates them.
+    acc = np.zeros((n_walk, n_classes), dtype=np.float64)
+    for t in range(n_trees):
+        for k in range(n_walk):
+            leaf = state[t, k]
+            for c in range(n_classes):
+                acc[k, c] += value[leaf, c]
+    for k in range(n_walk):
+        for c in range(n_classes):
+            acc[k, c] /= n_trees
+    for i in range(n):
+        for c in range(n_classes):
+            out[i, c] = acc[slot[i], c]
+
+
+class _FlatForest:
+    """All trees' nodes in flat arrays, walked by the compiled :func:`_forest_proba`.
+
+    Layout: each tree's nodes are contiguous, renumbered breadth first with the two
+    children of a split next to each other, so a split stores only its left child
+    (``first``; the right child is ``first + 1``). A leaf is its own child with threshold
+    ``+inf`` and NaN going left, so it never moves: walking a tree ``depth`` steps lands
+    every row on its leaf without a branch on "is this a leaf".
 
     Thresholds are stored as float32, rounded down: for a float32 input ``x``,
     ``x <= t64`` holds exactly when ``x <= floor32(t64)``, so comparing in float32 gives
-    the very decisions scikit-learn makes in float64.
+    the very decisions scikit-learn makes comparing float32 inputs with float64
+    thresholds.
     """
 
-    __slots__ = ("feat", "thr", "nan_right", "first", "value", "n_trees", "steps", "_row_base")
+    __slots__ = ("depths", "n_classes", "nodes", "roots", "used", "value")
 
     def __init__(self, trees: Sequence[TreeNodes], depths: Sequence[int]) -> None:
-        sizes = np.array([t.n_nodes for t in trees], dtype=np.intp)
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-        # The trees concatenated, in global "original" numbering.
-        feature = np.concatenate([t.feature for t in trees]).astype(np.intp)
-        left = np.concatenate([t.left + off for t, off in zip(trees, offsets, strict=True)])
-        right = np.concatenate([t.right + off for t, off in zip(trees, offsets, strict=True)])
-        threshold = np.concatenate([t.threshold for t in trees])
-        missing_left = np.concatenate([t.missing_go_to_left for t in trees])
-        value = np.concatenate([t.value for t in trees])
-        n_total = int(sizes.sum())
-        # New position of every original node, assigned level by level.
-        new_pos = np.empty(n_total, dtype=np.intp)
-        order = np.empty(n_total, dtype=np.intp)  # new position -> original node
-        frontier = offsets.copy()
-        start = 0
-        while frontier.size:
-            new_pos[frontier] = np.arange(start, start + frontier.size)
-            order[start : start + frontier.size] = frontier
-            start += frontier.size
-            splits = frontier[feature[frontier] >= 0]
-            frontier = np.stack([left[splits], right[splits]], axis=1).reshape(-1)
-        leaf = feature[order] < 0
-        thr64 = np.where(leaf, np.inf, threshold[order])
+        feats, firsts, thr64, nan_right, values, roots = [], [], [], [], [], []
+        base = 0
+        for tree in trees:
+            n = tree.n_nodes
+            leaf = tree.feature < 0
+            # Breadth first, level by level; the children of a split follow as a pair.
+            levels = [np.zeros(1, dtype=np.int64)]
+            while True:
+                splits = levels[-1][~leaf[levels[-1]]]
+                if splits.size == 0:
+                    break
+                levels.append(np.stack([tree.left[splits], tree.right[splits]], axis=1).ravel())
+            order = np.concatenate(levels)  # new position -> original node
+            new_pos = np.empty(n, dtype=np.int64)
+            new_pos[order] = np.arange(n)
+            leaf_new = leaf[order]
+            feats.append(np.where(leaf_new, 0, tree.feature[order]))
+            left_new = new_pos[np.where(leaf_new, 0, tree.left[order])]
+            firsts.append(base + np.where(leaf_new, np.arange(n), left_new))
+            thr64.append(np.where(leaf_new, np.inf, tree.threshold[order]))
+            nan_right.append(~leaf_new & ~tree.missing_go_to_left[order])
+            values.append(tree.value[order])
+            roots.append(base)
+            base += n
+        if base >= 2**31:
+            raise ModelFormatError(f"the trees have {base:,} nodes; at most 2**31 - 1 are supported")
+        t64 = np.concatenate(thr64)
         with np.errstate(over="ignore"):
-            thr32 = thr64.astype(np.float32)
-        above = thr32.astype(np.float64) > thr64
-        thr32[above] = np.nextafter(thr32[above], np.float32(-np.inf))
-        self.feat = np.where(leaf, 0, feature[order])
-        self.thr = thr32
-        self.nan_right = ~leaf & ~missing_left[order]
-        self.first = np.where(
-            leaf, np.arange(n_total, dtype=np.intp), new_pos[np.where(leaf, 0, left[order])]
-        )
-        self.value = np.ascontiguousarray(value[order])
-        self.n_trees = len(trees)
-        self.steps = int(max(depths))
-        self._row_base: dict[int, np.ndarray] = {}
-
-    def _rows(self, n: int, n_features: int) -> np.ndarray:
-        """``(n_trees, n)`` array of each row's offset into the flattened input (cached)."""
-        base = self._row_base.get(n)
-        if base is None:
-            base = np.ascontiguousarray(
-                np.broadcast_to(
-                    np.arange(0, n * n_features, n_features, dtype=np.intp), (self.n_trees, n)
-                )
-            )
-            base.flags.writeable = False
-            if len(self._row_base) < 8:
-                self._row_base[n] = base
-        return base
+            t32 = t64.astype(np.float32)
+        above = t32.astype(np.float64) > t64
+        t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+        nodes = np.empty((base, 4), dtype=np.int32)
+        nodes[:, 0] = np.concatenate(feats)
+        nodes[:, 1] = np.concatenate(firsts)
+        nodes[:, 2] = t32.view(np.int32)
+        nodes[:, 3] = np.concatenate(nan_right)
+        self.nodes = nodes
+        self.value = np.ascontiguousarray(np.concatenate(values))
+        self.roots = np.array(roots, dtype=np.int64)
+        self.depths = np.array(depths, dtype=np.int64)
+        features = np.concatenate([t.feature for t in trees])
+        self.used = np.unique(features[features >= 0]).astype(np.int64)
+        self.n_classes = int(self.value.shape[1])
 
     def predict_proba(self, x32: np.ndarray) -> np.ndarray:
         """Mean leaf probabilities over the trees for C-contiguous float32 rows ``(n, F)``."""
-        n, n_features = x32.shape
-        n_trees = self.n_trees
-        feat, thr, first = self.feat, self.thr, self.first
-        xflat = x32.reshape(-1)
-        has_nan = bool(np.isnan(xflat).any())
-        # Level 0: the roots are nodes 0..n_trees-1, so no gather by state is needed.
-        xv = x32.take(feat[:n_trees], axis=1).T
-        go_right = xv > thr[:n_trees, None]
-        if has_nan:
-            go_right |= np.isnan(xv) & self.nan_right[:n_trees, None]
-        s = first[:n_trees, None] + go_right
-        if self.steps > 1:
-            row_base = self._rows(n, n_features)
-            for _ in range(self.steps - 1):
-                xv = xflat.take(feat.take(s) + row_base)
-                go_right = xv > thr.take(s)
-                if has_nan:
-                    go_right |= np.isnan(xv) & self.nan_right.take(s)
-                s = first.take(s) + go_right
-        # (trees, rows, classes), summed over the trees in tree order and then divided by
-        # their number: exactly what scikit-learn's forest does.
-        total = np.add.reduce(self.value.take(s, axis=0), axis=0)
-        total /= n_trees
-        return total
+        out = np.empty((x32.shape[0], self.n_classes), dtype=np.float64)
+        _forest_proba(x32, self.used, self.roots, self.depths, self.nodes, self.value, out)
+        return out
 
 
 def _as_rows(features: Any, n_features: int) -> np.ndarray:
@@ -530,7 +585,7 @@ class _TreeModel:
         self.trees: tuple[TreeNodes, ...] = tuple(trees)
         self.depths: tuple[int, ...] = tuple(depths)
         self.training: dict[str, Any] = dict(training or {})
-        self._packed = _PackedTrees(self.trees, depths)
+        self._flat = _FlatForest(self.trees, depths)
 
     @property
     def n_features(self) -> int:
@@ -554,7 +609,7 @@ class _TreeModel:
         Raises:
             ValueError: If the shape does not match the number of features.
         """
-        return self._packed.predict_proba(_as_rows(features, self.n_features))
+        return self._flat.predict_proba(_as_rows(features, self.n_features))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Return the most probable class per row (the first one on ties, like scikit-learn).

@@ -18,8 +18,9 @@ class NoiseParams:
         quantity: Largest order size (sizes uniform in ``1..quantity``).
         market_prob: Probability that an order is a market order.
         max_offset_ticks: Limit orders are priced uniformly from ``max_offset_ticks``
-            behind the reference to ``cross_ticks`` through it.
-        cross_ticks: How far a limit order may cross the reference, ticks.
+            behind the mid to ``cross_ticks`` through it: an offset ``k`` gives a buy at
+            ``floor(mid + k)`` and a sell at ``ceil(mid - k)`` ticks (symmetric about the mid).
+        cross_ticks: How far a limit order may cross the mid, ticks.
     """
 
     activity: float = 0.3
@@ -37,8 +38,10 @@ class NoiseParams:
             raise ConfigError(f"{where}.quantity must be >= 1 (got {self.quantity})")
         if not 0 <= self.market_prob <= 1:
             raise ConfigError(f"{where}.market_prob must be in [0, 1] (got {self.market_prob})")
-        if self.max_offset_ticks < 0 or self.cross_ticks < 0:
-            raise ConfigError(f"{where}.max_offset_ticks and cross_ticks must be >= 0")
+        if not 0 <= self.max_offset_ticks <= 1000:
+            raise ConfigError(f"{where}.max_offset_ticks must be in [0, 1000] (got {self.max_offset_ticks})")
+        if not 0 <= self.cross_ticks <= 1000:
+            raise ConfigError(f"{where}.cross_ticks must be in [0, 1000] (got {self.cross_ticks})")
 
 
 class NoiseTrader(Strategy):

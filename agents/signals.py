@@ -4,7 +4,10 @@ Each is one small class: its parameters and how they pack into the compiled kern
 (:mod:`agents.kernels`, where each signal rule is a few lines). What they share is written
 once: acting with probability ``activity`` per tick, a random size in ``1..quantity``,
 capping by ``max_position`` and the position limit, and order placement (``order_type``
-priced ``aggression_ticks`` through the reference price).
+priced ``aggression_ticks`` through the mid, symmetrically: a buy at
+``floor(mid + aggression_ticks)``, a sell at ``ceil(mid - aggression_ticks)``, in ticks).
+
+Every signal is NaN-safe: while the feature a strategy reads is NaN (warm-up), it holds.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from agents import kernels
-from agents.base import ORDER_TYPES, POS, F, Strategy, signal_orders
+from agents.base import MID, ORDER_TYPES, POS, F, Strategy, signal_orders
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,8 @@ class SignalParams:
         quantity: Largest order size, shares (sizes are uniform in ``1..quantity``).
         max_position: Largest absolute position the strategy builds (``0`` = the limit).
         order_type: ``"limit"``, ``"ioc"`` or ``"market"``.
-        aggression_ticks: Buy limit = reference + this, sell limit = reference - this.
+        aggression_ticks: Buy limit = ``floor(mid + this)``, sell limit =
+            ``ceil(mid - this)``, in ticks (positive crosses towards the other side).
     """
 
     activity: float = 0.2
@@ -50,7 +54,17 @@ class SignalParams:
                 f"{where}.order_type {self.order_type!r} must be 'limit', 'ioc' or 'market'"
             )
         if abs(self.aggression_ticks) > 1000:
-            raise ConfigError(f"{where}.aggression_ticks must be in [-1000, 1000]")
+            raise ConfigError(
+                f"{where}.aggression_ticks must be in [-1000, 1000] (got {self.aggression_ticks})"
+            )
+
+
+def _require_non_negative(value: float, key: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value >= 0``."""
+    from marketenv.errors import ConfigError
+
+    if not value >= 0:
+        raise ConfigError(f"{key} must be >= 0 (got {value})")
 
 
 class SignalStrategy(Strategy):
@@ -102,7 +116,9 @@ class PySignalStrategy(SignalStrategy):
         sig = self.signal(obs)
         sig[u[:, 0] >= p.activity] = 0
         qty = np.floor(u[:, 1] * p.quantity) + 1.0
-        return signal_orders(sig, qty, obs[:, POS], self.limit, self.action_type, p.aggression_ticks)
+        return signal_orders(
+            sig, qty, obs[:, POS], self.limit, self.action_type, p.aggression_ticks, obs[:, MID]
+        )
 
 
 @dataclass(frozen=True)
@@ -123,6 +139,7 @@ class MomentumParams(SignalParams):
 
         if self.lookback not in (1, 5, 20, 100):
             raise ConfigError(f"{where}.lookback must be 1, 5, 20 or 100 (got {self.lookback})")
+        _require_non_negative(self.threshold_pct, f"{where}.threshold_pct")
 
 
 class Momentum(SignalStrategy):
@@ -151,6 +168,10 @@ class TrendParams(SignalParams):
     threshold_pct: float = 0.02
     order_type: str = "ioc"
 
+    def validate(self, where: str) -> None:
+        super().validate(where)
+        _require_non_negative(self.threshold_pct, f"{where}.threshold_pct")
+
 
 class TrendFollower(SignalStrategy):
     """Long while the fast SMA (10) is above the slow SMA (50), short while below."""
@@ -174,6 +195,15 @@ class MeanReversionParams(SignalParams):
 
     band_margin: float = 0.0
 
+    def validate(self, where: str) -> None:
+        super().validate(where)
+        from marketenv.errors import ConfigError
+
+        if not self.band_margin > -0.5:
+            raise ConfigError(
+                f"{where}.band_margin must be > -0.5 so the bands do not overlap (got {self.band_margin})"
+            )
+
 
 class MeanReversion(SignalStrategy):
     """Sells above the upper Bollinger band, buys below the lower one."""
@@ -195,9 +225,13 @@ class ValueParams(SignalParams):
         threshold_pct: Percent below (above) fair value to buy (sell).
     """
 
-    threshold_pct: float = 0.5
+    threshold_pct: float = 0.2
     order_type: str = "limit"
     aggression_ticks: int = 1
+
+    def validate(self, where: str) -> None:
+        super().validate(where)
+        _require_non_negative(self.threshold_pct, f"{where}.threshold_pct")
 
 
 class ValueTrader(SignalStrategy):
@@ -221,6 +255,10 @@ class MacdParams(SignalParams):
     """
 
     threshold: float = 0.0
+
+    def validate(self, where: str) -> None:
+        super().validate(where)
+        _require_non_negative(self.threshold, f"{where}.threshold")
 
 
 class MacdCrossover(SignalStrategy):

@@ -9,20 +9,23 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from marketenv.actions import LIMIT, MARKET, NONE, ActionOutcome
+from marketenv.actions import ACTION_SHAPE, LIMIT, MARKET, ActionOutcome
 from marketenv.config import Config, load_config
 from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
 from marketenv.simulation import Simulation, Transition
-from marketenv.types import TICKS_PER_UNIT, OrderStatus
+from marketenv.types import TICKS_PER_UNIT, OrderStatus, Trade
 
-_STATUS = {
+STATUS_NAMES: dict[int, str] = {
     -1: "none",
     int(OrderStatus.FILLED): "filled",
     int(OrderStatus.RESTING): "resting",
     int(OrderStatus.CANCELLED): "cancelled",
     int(OrderStatus.REJECTED): "rejected",
 }
+"""``order_status`` in ``info`` by :class:`~marketenv.types.OrderStatus` value (-1: no order)."""
+
+_INT_TYPES = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8})
 
 
 def resolve_config(config: Config | str | Path | None) -> Config:
@@ -35,9 +38,19 @@ def resolve_config(config: Config | str | Path | None) -> Config:
 
 
 def outcome_info(outcome: ActionOutcome) -> dict[str, Any]:
-    """The order-fate part of ``info`` for an action outcome."""
+    """The order-fate part of ``info`` for an action outcome.
+
+    ``order_status`` is the status of the buy order if one was placed, else of the sell
+    order (``"none"`` when the action placed nothing); ``reject_reason`` is empty unless
+    an order was rejected.
+    """
     st = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
-    return {"order_status": _STATUS[int(st)], "reject_reason": outcome.reason}
+    return {"order_status": STATUS_NAMES[st], "reject_reason": outcome.reason}
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 class MarketEnv(gym.Env):
@@ -45,7 +58,8 @@ class MarketEnv(gym.Env):
 
     The learner takes over one agent slot of the config (``agent``); every other slot is
     driven by its rule-based strategy. One step is one market tick: the crowd and the
-    learner act in the market's seeded random order.
+    learner act in the market's seeded random order, then the tick ends and the next one
+    starts (the returned observation is the state at the start of the next tick).
 
     ## Action Space
 
@@ -54,37 +68,70 @@ class MarketEnv(gym.Env):
     | Num | Action |
     |-----|--------|
     | 0 | sell ``order_size`` shares at market |
-    | 1 | hold |
+    | 1 | hold (resting orders stay) |
     | 2 | buy ``order_size`` shares at market |
 
     ``action_mode="limit"``: ``MultiDiscrete([3, len(sizes), 2 * max_offset_ticks + 1])``
-    = (side: 0 sell / 1 hold / 2 buy, size index into ``sizes``, price offset index). The
-    order is a good-till-cancelled limit order at ``reference + (index - max_offset_ticks)``
-    ticks that replaces the learner's resting order on that side.
+    = (side: 0 sell / 1 hold / 2 buy, index into ``sizes``, price-offset index). The
+    order is a good-till-cancelled limit order of ``sizes[index]`` shares at
+    ``reference + (offset_index - max_offset_ticks)`` ticks (``reference`` = ``floor`` of
+    the mid, one tick = 0.01) that replaces the learner's resting orders on that side; a
+    limit price through the opposite best quote trades at once. Hold leaves resting
+    orders alone.
+
+    Actions are integers: Python or NumPy integer scalars, integer arrays (``()`` or
+    ``(1,)`` for discrete, ``(3,)`` for limit), or integer-valued floats. Anything else
+    (out of range, NaN, non-integer, another dtype or shape) raises
+    :class:`~marketenv.errors.InvalidActionError` (a ``ValueError``) naming the agent and
+    the problem. Orders that break a market rule (position limit, cash) are not errors:
+    they are rejected by the market and reported in ``info``.
 
     ## Observation Space
 
     ``Box(-inf, inf, (45,), float32)``: the ComprehensiveFeatures vector of the learner
-    (names in ``env.unwrapped.feature_names``, definitions in
-    :mod:`marketenv.feature_spec`). The market runs ``warmup_ticks`` (>= 100) ticks of
-    the crowd alone before the first observation, so no feature is NaN.
+    at the start of the tick (names in ``env.unwrapped.feature_names``, definitions in
+    :mod:`marketenv.feature_spec`). No feature is NaN (see Starting State).
 
     ## Rewards
 
-    The learner's P&L change over the step, marked to market at the mid (currency
-    units); with ``normalize_reward=True`` divided by the learner's initial cash.
+    The learner's P&L change over the step: equity after the tick minus equity before
+    it, equity being cash plus position marked at the mid (currency units, fees and
+    slippage included). With ``normalize_reward=True`` divided by the learner's initial
+    cash. The sum of the rewards of an episode is the change of ``info["equity"]``.
+
+    ## Starting State
+
+    ``reset`` builds a new market from a root seed drawn from the env's seeded generator
+    (so ``reset(seed=s)`` reproduces an episode exactly) and lets the crowd trade
+    ``warmup_ticks`` (>= 100) ticks while the learner's slot holds. The learner starts
+    with its config group's initial cash and position and no resting order.
 
     ## Episode End
 
-    * Termination: the learner is bankrupt (equity <= 0 after a step).
-    * Truncation: ``max_episode_steps`` steps (default: the config's ticks).
+    * Termination: the learner is bankrupt, its equity is <= 0 after a step (possible
+      when it trades on little cash, e.g. short selling into a rising market).
+    * Truncation: after ``max_episode_steps`` steps (default: the config's
+      ``simulation.ticks``). ``gym.make(..., max_episode_steps=n)`` adds Gymnasium's
+      ``TimeLimit`` as usual.
+
+    Stepping after the end (or before the first ``reset``) raises
+    :class:`~marketenv.errors.ResetNeeded` (a ``RuntimeError``).
 
     ## Info
 
-    ``fill_quantity`` (signed shares this step, resting orders included), ``fill_price``
-    (average, NaN if none), ``order_status`` (``none``/``filled``/``resting``/
-    ``cancelled``/``rejected``), ``reject_reason``, ``equity``, ``cash``, ``position``,
-    ``tick``.
+    * ``tick``: the market tick that starts now (the one the observation describes);
+    * ``fill_quantity``: signed shares the learner traded during the step, fills of its
+      resting orders included (+ bought, - sold); ``fill_price``: their average price
+      (0.0 if nothing filled, so that infos compare equal across identical runs);
+    * ``order_status``: the fate of the order placed this step on arrival: ``none`` (no
+      order), ``filled``, ``resting`` (on the book, possibly partly filled),
+      ``cancelled`` (a market order whose unfilled rest found no liquidity) or
+      ``rejected``; ``reject_reason`` says which market rule refused it (empty
+      otherwise);
+    * ``equity``, ``cash`` (currency units) and ``position`` (shares) after the step.
+
+    ``env.unwrapped.last_trades`` holds the trades of the last step's tick (every
+    agent's) and ``env.unwrapped.last_transition`` the whole tick (for recorders).
 
     Args:
         config: A :class:`Config`, a TOML path, or ``None`` for the default scenario.
@@ -93,11 +140,16 @@ class MarketEnv(gym.Env):
         action_mode: ``"discrete"`` or ``"limit"``.
         order_size: Shares per discrete order.
         sizes: Order sizes of the limit action.
-        max_offset_ticks: Price-offset range of the limit action.
-        normalize_reward: Divide rewards by initial cash.
-        max_episode_steps: Steps before truncation.
+        max_offset_ticks: Price-offset range of the limit action, ticks.
+        normalize_reward: Divide rewards by the learner's initial cash (which must then
+            be > 0).
+        max_episode_steps: Steps before truncation (default: the config's ticks).
         warmup_ticks: Ticks the crowd trades before the first observation (>= 100).
         render_mode: Only ``None`` is supported.
+
+    Raises:
+        ValueError: An argument is out of range or the agent is unknown.
+        ConfigError: The config is invalid.
     """
 
     metadata = {"render_modes": []}
@@ -124,11 +176,16 @@ class MarketEnv(gym.Env):
             raise ValueError(f"warmup_ticks must be >= 100 so that no feature is NaN (got {warmup_ticks})")
         if order_size < 1 or not sizes or min(sizes) < 1 or max_offset_ticks < 0:
             raise ValueError("order_size and sizes must be >= 1 and max_offset_ticks >= 0")
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be >= 1 (got {max_episode_steps})")
+        max_qty = self.config.market.max_order_quantity
+        if max(order_size, *sizes) > max_qty:
+            raise ValueError(f"order_size and sizes must be <= the config's max_order_quantity {max_qty}")
         self.action_mode = action_mode
         self.order_size = int(order_size)
         self.sizes = tuple(int(s) for s in sizes)
         self.max_offset_ticks = int(max_offset_ticks)
-        self.normalize_reward = normalize_reward
+        self.normalize_reward = bool(normalize_reward)
         self.max_episode_steps = int(max_episode_steps or self.config.simulation.ticks)
         self.warmup_ticks = int(warmup_ticks)
         self.render_mode = render_mode
@@ -138,16 +195,28 @@ class MarketEnv(gym.Env):
         self.agent_id = self._resolve_agent(agent, probe)
         self.agent_name = probe.specs[self.agent_id].agent_name
         self._symbol = int(probe.agent_symbols[self.agent_id])
+        self._pos_index = self.agent_id * probe.market.n_symbols + self._symbol
         self._initial_cash = probe.market.initial_cash[self.agent_id] / TICKS_PER_UNIT
+        if self.normalize_reward and self._initial_cash <= 0:
+            raise ValueError(f"normalize_reward needs initial cash > 0; {self.agent_name} has {self._initial_cash}")
+        self._warmup_skip = frozenset({self.agent_id})
 
         self.observation_space = spaces.Box(-np.inf, np.inf, (N_FEATURES,), np.float32)
         if action_mode == "discrete":
             self.action_space: spaces.Space = spaces.Discrete(3)
+            hold = np.zeros(ACTION_SHAPE, dtype=np.int64)
+            sell, buy = hold.copy(), hold.copy()
+            sell[1] = (MARKET, self.order_size, 0)
+            buy[0] = (MARKET, self.order_size, 0)
+            self._discrete_orders = tuple(_read_only(a) for a in (sell, hold, buy))
         else:
             self.action_space = spaces.MultiDiscrete([3, len(self.sizes), 2 * self.max_offset_ticks + 1])
+            self._discrete_orders = ()
         self._sim: Simulation | None = None
         self.last_transition: Transition | None = None
         """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
+        self.last_trades: list[Trade] = []
+        """Every trade of the last step's tick, in execution order."""
         self._steps = 0
         self._done = True
 
@@ -163,98 +232,147 @@ class MarketEnv(gym.Env):
             if agent not in names:
                 raise ValueError(f"agent {agent!r} is not in the config; use one of {', '.join(names[:5])}, ...")
             return names.index(agent)
+        if isinstance(agent, bool) or not isinstance(agent, int | np.integer):
+            raise ValueError(f"agent must be an agent id, an agent name or None (got {agent!r})")
         if not 0 <= int(agent) < sim.n_agents:
             raise ValueError(f"agent {agent} is not an agent id (0..{sim.n_agents - 1})")
         return int(agent)
 
+    @property
+    def simulation(self) -> Simulation:
+        """The running simulation (after :meth:`reset`)."""
+        if self._sim is None:
+            raise ResetNeeded(f"{self.agent_name}: no simulation yet; call reset() first")
+        return self._sim
+
     # ------------------------------------------------------------------ API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new episode; ``seed`` makes it reproducible."""
+        """Start a new episode; ``seed`` makes it (and the following ones) reproducible.
+
+        Args:
+            seed: Seeds the env's generator, from which each episode's market seed is drawn.
+            options: Unused.
+
+        Returns:
+            The first observation and the ``info`` of the starting state.
+        """
         super().reset(seed=seed)
         # The run's root seed comes from the env's seeded generator (one root of randomness).
         run_seed = int(self.np_random.integers(0, 2**63 - 1))
         self._sim = sim = Simulation(self.config, seed=run_seed)
-        sim.run(self.warmup_ticks)
-        self._obs_all = sim.begin_tick()
+        skip = self._warmup_skip
+        for _ in range(self.warmup_ticks):
+            obs = sim.begin_tick()
+            # The learner's slot holds; its group still draws its random numbers.
+            sim.execute(sim.crowd_actions(obs, skip))
+        sim.begin_tick()
+        self.last_transition = None
+        self.last_trades = []
         self._steps = 0
         self._done = False
-        return self._observation(), self._info(None, 0, 0.0)
+        return self._observation(), self._info(-1, "", 0, 0.0)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Advance one tick with the learner's action."""
-        if self._sim is None or self._done:
-            raise ResetNeeded(f"{self.agent_name}: step() called before reset() or after the episode ended; call reset()")
-        order = self._decode(action)
+        """Advance one tick with the learner's action.
+
+        Raises:
+            InvalidActionError: The action is not in the action space.
+            ResetNeeded: The episode has ended or never started.
+        """
         sim = self._sim
-        acts = sim.crowd_actions(self._obs_all)
-        acts[self.agent_id] = order
+        if sim is None or self._done:
+            raise ResetNeeded(
+                f"{self.agent_name}: step() called before reset() or after the episode ended; call reset()"
+            )
+        order = self.order_action(action)
+        i = self.agent_id
+        acts = sim.crowd_actions(sim.features.obs)
+        acts[i] = order
+        trades = sim.market.trades  # the list this tick's trades are appended to
         tr = sim.advance(acts)
         self.last_transition = tr
-        self._obs_all = sim.features.obs
-        i = self.agent_id
-        fill_q = int(tr.fill_quantity[i])
-        fill_notional = float(tr.fill_notional[i])
-        outcomes = tr.outcomes
-        after = tr.equity_after[i]
-        before = tr.equity_before[i]
-        reward = float(after - before)
+        self.last_trades = trades
+        after = float(tr.equity_after[i])
+        reward = after - float(tr.equity_before[i])
         if self.normalize_reward:
-            reward /= max(self._initial_cash, 1e-9)
+            reward /= self._initial_cash
+        fill_q = int(tr.fill_quantity[i])
+        outcome = tr.outcomes[i]
+        status = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
         self._steps += 1
-        terminated = bool(after <= 0)
+        terminated = after <= 0.0
         truncated = (not terminated) and self._steps >= self.max_episode_steps
         self._done = terminated or truncated
-        info = self._info(outcomes[self.agent_id], fill_q, fill_notional)
+        info = self._info(status, outcome.reason, fill_q, float(tr.fill_notional[i]) if fill_q else 0.0)
         return self._observation(), reward, terminated, truncated, info
 
     def close(self) -> None:
+        """Drop the simulation (a new ``reset`` starts afresh)."""
         self._sim = None
+        self._done = True
 
     # ------------------------------------------------------------ helpers
     def _observation(self) -> np.ndarray:
-        return self._obs_all[self.agent_id].astype(np.float32)
+        assert self._sim is not None
+        return self._sim.features.obs[self.agent_id].astype(np.float32)
 
-    def _info(self, outcome: ActionOutcome | None, fill_q: int, fill_notional: float) -> dict[str, Any]:
+    def _info(self, status: int, reason: str, fill_q: int, fill_notional: float) -> dict[str, Any]:
         sim = self._sim
         assert sim is not None
-        pos, cash, equity = sim.features.account_arrays()
-        info: dict[str, Any] = {
-            "tick": sim.tick,
+        m = sim.market
+        i = self.agent_id
+        return {
+            "tick": m.tick,
             "fill_quantity": fill_q,
-            "fill_price": abs(fill_notional / fill_q) if fill_q else float("nan"),
-            "equity": float(equity[self.agent_id]),
-            "cash": float(cash[self.agent_id]),
-            "position": int(pos[self.agent_id]),
+            "fill_price": abs(fill_notional / fill_q) if fill_q else 0.0,
+            "order_status": STATUS_NAMES[status],
+            "reject_reason": reason,
+            "equity": float(sim.features.equity[i]),
+            "cash": m.cash[i] / TICKS_PER_UNIT,
+            "position": m.position[self._pos_index],
         }
-        if outcome is None:
-            info.update(order_status="none", reject_reason="")
-        else:
-            info.update(outcome_info(outcome))
-        return info
 
-    def _decode(self, action: Any) -> np.ndarray:
+    def _invalid(self, action: Any, problem: str) -> InvalidActionError:
+        return InvalidActionError(f"{self.agent_name}: action {action!r} {problem} (action space {self.action_space})")
+
+    def order_action(self, action: Any) -> np.ndarray:
+        """The market order action (``(2, 3)`` int64, see :mod:`marketenv.actions`) of an action.
+
+        This is what a step sends to the market; it also lets a policy trained on this env
+        drive an agent of :class:`~marketenv.parallel_env.MarketParallelEnv`. The returned
+        array may be shared (read-only).
+
+        Raises:
+            InvalidActionError: The action is not in the action space, naming the agent.
+        """
+        if self.action_mode == "discrete" and type(action) in _INT_TYPES and 0 <= action <= 2:
+            return self._discrete_orders[action]  # the fast path (SB3 passes numpy ints)
         a = np.asarray(action)
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise InvalidActionError(f"{self.agent_name}: action {action!r} contains NaN or inf")
-        if a.dtype.kind not in "iuf" or (a.dtype.kind == "f" and not (a == np.round(a)).all()):
-            raise InvalidActionError(f"{self.agent_name}: action {action!r} must be integer-valued (dtype {a.dtype})")
-        a = a.astype(np.int64)
-        if not self.action_space.contains(a if self.action_mode == "limit" else np.int64(a.reshape(-1)[0]) if a.size == 1 else a):
-            raise InvalidActionError(f"{self.agent_name}: action {action!r} is not in the action space {self.action_space}")
-        order = np.zeros((2, 3), dtype=np.int64)
+        kind = a.dtype.kind
+        if kind == "f":
+            if not np.isfinite(a).all():
+                raise self._invalid(action, "contains NaN or inf")
+            if not (a == np.round(a)).all():
+                raise self._invalid(action, "must be integer-valued")
+        elif kind not in "iu":
+            raise self._invalid(action, f"has dtype {a.dtype}; use integers")
         if self.action_mode == "discrete":
+            if a.shape not in ((), (1,)):
+                raise self._invalid(action, f"has shape {a.shape}; a discrete action is one integer")
             k = int(a.reshape(-1)[0])
-            if k == 2:
-                order[0] = (MARKET, self.order_size, 0)
-            elif k == 0:
-                order[1] = (MARKET, self.order_size, 0)
-            return order
+            if not 0 <= k <= 2:
+                raise self._invalid(action, "must be 0 (sell), 1 (hold) or 2 (buy)")
+            return self._discrete_orders[k]
+        if a.shape != (3,):
+            raise self._invalid(action, f"has shape {a.shape}; a limit action is (side, size index, offset index)")
         side, size_i, off_i = (int(x) for x in a)
-        offset = off_i - self.max_offset_ticks
-        if side == 2:
-            order[0] = (LIMIT, self.sizes[size_i], offset)
-        elif side == 0:
-            order[1] = (LIMIT, self.sizes[size_i], offset)
-        else:
-            order[:, 0] = NONE
+        if not 0 <= side <= 2:
+            raise self._invalid(action, f"side {side} must be 0 (sell), 1 (hold) or 2 (buy)")
+        if not 0 <= size_i < len(self.sizes):
+            raise self._invalid(action, f"size index {size_i} must be in 0..{len(self.sizes) - 1}")
+        if not 0 <= off_i <= 2 * self.max_offset_ticks:
+            raise self._invalid(action, f"offset index {off_i} must be in 0..{2 * self.max_offset_ticks}")
+        order = np.zeros(ACTION_SHAPE, dtype=np.int64)
+        if side != 1:
+            order[0 if side == 2 else 1] = (LIMIT, self.sizes[size_i], off_i - self.max_offset_ticks)
         return order

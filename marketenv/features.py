@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import numba as nb
 import numpy as np
 
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES, TICKS_PER_YEAR
@@ -102,6 +103,33 @@ class FeatureExtractor(Protocol):
         ...
 
 
+@nb.njit(cache=True)
+def _agent_block_kernel(
+    position: np.ndarray,
+    position_limit: np.ndarray,
+    cash: np.ndarray,
+    initial_cash: np.ndarray,
+    initial_equity: np.ndarray,
+    equity: np.ndarray,
+    max_drawdown: np.ndarray,
+    sharpe: np.ndarray,
+    volatility: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    for i in range(position.shape[0]):
+        pnl = equity[i] - initial_equity[i]
+        out[i, 0] = position[i]
+        out[i, 1] = position[i] / position_limit[i]
+        out[i, 2] = cash[i]
+        out[i, 3] = cash[i] / initial_cash[i]
+        out[i, 4] = pnl
+        out[i, 5] = pnl / initial_cash[i] * 100.0
+        out[i, 6] = equity[i]
+        out[i, 7] = max_drawdown[i]
+        out[i, 8] = sharpe[i]
+        out[i, 9] = volatility[i]
+
+
 def agent_block(
     position: np.ndarray,
     position_limit: np.ndarray,
@@ -116,24 +144,73 @@ def agent_block(
 ) -> np.ndarray:
     """The 10 agent features (``position`` .. ``volatility``) for a batch of agents.
 
-    ``initial_cash`` must already be safe to divide by (1 where an agent has none).
-    Writes into ``out`` (``(n, 10)``, may be a view) when given.
+    One compiled loop (the batched engine and the single-agent extractor both run it).
+
+    Args:
+        position: ``(n,)`` positions in each agent's symbol, shares.
+        position_limit: ``(n,)`` position limits.
+        cash: ``(n,)`` cash, currency units.
+        initial_cash: ``(n,)`` initial cash, already safe to divide by (1 where an agent
+            has none).
+        initial_equity: ``(n,)`` equity at the start of the run.
+        equity: ``(n,)`` equity now.
+        max_drawdown: ``(n,)`` risk state.
+        sharpe: ``(n,)`` risk state.
+        volatility: ``(n,)`` risk state.
+        out: ``(n, 10)`` float64 array to write into (may be a view); a new one if ``None``.
+
+    Returns:
+        ``out``.
     """
     if out is None:
         out = np.empty((position.shape[0], _A1 - _A0))
-    pnl = equity - initial_equity
-    out[:, 0] = position
-    np.divide(position, position_limit, out=out[:, 1])
-    out[:, 2] = cash
-    np.divide(cash, initial_cash, out=out[:, 3])
-    out[:, 4] = pnl
-    np.divide(pnl, initial_cash, out=out[:, 5])
-    out[:, 5] *= 100.0
-    out[:, 6] = equity
-    out[:, 7] = max_drawdown
-    out[:, 8] = sharpe
-    out[:, 9] = volatility
+    _agent_block_kernel(
+        position, position_limit, cash, initial_cash, initial_equity, equity, max_drawdown,
+        sharpe, volatility, out,
+    )
     return out
+
+
+@nb.njit(cache=True)
+def _risk_kernel(
+    equity: np.ndarray,
+    first: bool,
+    n: int,
+    prev: np.ndarray,
+    peak: np.ndarray,
+    max_dd: np.ndarray,
+    mean: np.ndarray,
+    m2: np.ndarray,
+    sharpe: np.ndarray,
+    vol: np.ndarray,
+    sqrt_tpy: float,
+) -> None:
+    """One tick of every agent's running risk state (Welford mean and variance)."""
+    nan = math.nan
+    for i in range(equity.shape[0]):
+        e = equity[i]
+        if first:
+            peak[i] = e
+        else:
+            p = prev[i]
+            ret = (e - p) / max(abs(p), 1.0)
+            delta = ret - mean[i]
+            mean[i] += delta / n
+            m2[i] += (ret - mean[i]) * delta
+            if e > peak[i]:
+                peak[i] = e
+        prev[i] = e
+        dd = (peak[i] - e) / max(peak[i], 1e-12)
+        dd = min(max(dd, 0.0), 1.0)
+        if dd > max_dd[i]:
+            max_dd[i] = dd
+        if n < 2:
+            sharpe[i] = nan
+            vol[i] = nan
+        else:
+            std = math.sqrt(m2[i] / (n - 1))
+            sharpe[i] = mean[i] / std * sqrt_tpy if std > 0.0 else 0.0
+            vol[i] = std * sqrt_tpy
 
 
 class ComprehensiveFeatures:
@@ -142,7 +219,15 @@ class ComprehensiveFeatures:
     feature_names: tuple[str, ...] = FEATURE_NAMES
 
     def extract(self, context: FeatureContext) -> np.ndarray:
-        """One agent's vector, computed by the same code as the batched path."""
+        """One agent's vector, computed by the same code as the batched path.
+
+        Args:
+            context: The agent's state at the start of the tick (see
+                :meth:`FeatureEngine.context`).
+
+        Returns:
+            The ``(45,)`` float64 feature vector, in :data:`FEATURE_NAMES` order.
+        """
         a, r = context.account, context.risk
         arr = lambda v: np.array([v], dtype=np.float64)  # noqa: E731
         block = agent_block(
@@ -170,11 +255,16 @@ class MarketFeatures:
         self._n_rets = 0
         self._prev_mid: np.ndarray | None = None
         self._last_stats: TickStats | None = None
+        self._prev_mid2: list[int] = list(market._mid2)
         self._rows = np.zeros((n, (_M1 - _M0) + (_X1 - _X0)))
 
     def observe_stats(self, stats: TickStats) -> None:
         """Remember the finished tick's statistics (trades, volume, bar high/low)."""
         self._last_stats = stats
+
+    def row(self, symbol: int) -> np.ndarray:
+        """A copy of one symbol's latest 35 market values (as :meth:`rows` last returned)."""
+        return self._rows[symbol].copy()
 
     def rows(self) -> np.ndarray:
         """Advance to the current tick and return the ``(n_symbols, 35)`` market rows."""
@@ -185,16 +275,26 @@ class MarketFeatures:
         news = m.news
         rows = self._rows
         hist = self.history
+        prev2 = self._prev_mid2
+        mid2 = list(m._mid2)
+        if stats is not None:
+            s_hi = stats.high.tolist()
+            s_lo = stats.low.tolist()
+            s_trades = stats.trades.tolist()
+            s_volume = stats.volume.tolist()
         for s in range(m.n_symbols):
             mid = float(mids[s])
             if stats is None:
                 hi = lo = mid
                 trades = volume = 0.0
             else:
-                hi = float(stats.high[s]) / TICKS_PER_UNIT
-                lo = float(stats.low[s]) / TICKS_PER_UNIT
-                trades = float(stats.trades[s])
-                volume = float(stats.volume[s])
+                # The market's bar covers the trades and the new mid (rounded outwards);
+                # the previous mid, rounded outwards, completes it (module docstring).
+                p2 = prev2[s]
+                hi = max(s_hi[s], (p2 + 1) // 2) / TICKS_PER_UNIT
+                lo = min(s_lo[s], p2 // 2) / TICKS_PER_UNIT
+                trades = float(s_trades[s])
+                volume = float(s_volume[s])
             ind = self.indicators[s]
             ind.update(mid, hi, lo)
             hist.record(s, mid)
@@ -211,6 +311,7 @@ class MarketFeatures:
             )
             rows[s, _M1] = trades
             rows[s, _M1 + 1] = volume
+        self._prev_mid2 = mid2
         self._cross(mids)
         return rows
 
@@ -241,48 +342,52 @@ class MarketFeatures:
         rows[:, c + 1] = sym20 - sym20.mean()
 
 
+def _warm_up() -> None:
+    """Compile (or load from the cache) the kernels for the engine's argument types now."""
+    e = np.zeros(0)
+    _risk_kernel(e, True, 0, e, e, e, e, e, e, e, 1.0)
+    agent_block(e, e, e, e, e, e, e, e, e, out=np.zeros((0, N_FEATURES))[:, _A0:_A1])
+
+
 class AgentRisk:
-    """Vectorised running risk state of all agents (drawdown, Sharpe, volatility)."""
+    """Vectorised running risk state of all agents (drawdown, Sharpe, volatility).
+
+    Definitions in the module docstring; one compiled loop per tick.
+    """
 
     def __init__(self, n_agents: int) -> None:
         self.count = 0
+        """Equities fed so far."""
+        self.n = 0
+        """Returns seen so far (``count - 1``)."""
         self.prev = np.zeros(n_agents)
         self.peak = np.zeros(n_agents)
         self.max_dd = np.zeros(n_agents)
         self.mean = np.zeros(n_agents)
         self.m2 = np.zeros(n_agents)
-        self.n = 0
-        self._nan = np.full(n_agents, _NAN)
-        self._sharpe = np.zeros(n_agents)
+        self.sharpe = np.full(n_agents, _NAN)
+        self.volatility = np.full(n_agents, _NAN)
 
     def update(self, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Feed this tick's equities; return ``(max_drawdown, sharpe, volatility)``."""
-        if self.count == 0:
-            self.peak = equity.copy()
-        else:
-            ret = equity - self.prev
-            ret /= np.maximum(np.abs(self.prev), 1.0)
+        """Feed this tick's equities; return ``(max_drawdown, sharpe, volatility)``.
+
+        The returned arrays are this object's state (overwritten by the next update).
+        """
+        first = self.count == 0
+        if not first:
             self.n += 1
-            delta = ret - self.mean
-            self.mean += delta / self.n
-            ret -= self.mean
-            ret *= delta
-            self.m2 += ret
-            np.maximum(self.peak, equity, out=self.peak)
         self.count += 1
-        self.prev = equity
-        dd = self.peak - equity
-        dd /= np.maximum(self.peak, 1e-12)
-        np.clip(dd, 0.0, 1.0, out=dd)
-        np.maximum(self.max_dd, dd, out=self.max_dd)
-        if self.n < 2:
-            return self.max_dd, self._nan, self._nan
-        std = np.sqrt(self.m2 / (self.n - 1))
-        sharpe = np.divide(self.mean, std, out=self._sharpe, where=std > 0)
-        sharpe[std <= 0] = 0.0
-        sharpe *= _SQRT_TPY
-        std *= _SQRT_TPY
-        return self.max_dd, sharpe, std
+        _risk_kernel(
+            np.ascontiguousarray(equity, dtype=np.float64), first, self.n, self.prev, self.peak,
+            self.max_dd, self.mean, self.m2, self.sharpe, self.volatility, _SQRT_TPY,
+        )
+        return self.max_dd, self.sharpe, self.volatility
+
+    def snapshot(self, agent: int) -> RiskSnapshot:
+        """One agent's risk state after the last update."""
+        return RiskSnapshot(
+            float(self.max_dd[agent]), float(self.sharpe[agent]), float(self.volatility[agent])
+        )
 
 
 class FeatureEngine:
@@ -311,9 +416,11 @@ class FeatureEngine:
         self._one_symbol = market.n_symbols == 1
         self.obs = np.zeros((n, N_FEATURES))
         self.equity = self.initial_equity.copy()
+        _warm_up()
 
     @property
     def price_history(self) -> PriceHistory:
+        """The rolling mid prices of every symbol."""
         return self.market_features.history
 
     def observe_stats(self, stats: TickStats) -> None:
@@ -331,6 +438,31 @@ class FeatureEngine:
         else:
             equity = m.equity_cents() / TICKS_PER_UNIT
         return pos, cash, equity
+
+    def context(self, agent: int) -> FeatureContext:
+        """One agent's :class:`FeatureContext` for the current tick (after :meth:`compute`).
+
+        ``ComprehensiveFeatures().extract(engine.context(i))`` equals ``engine.obs[i]``.
+        """
+        m = self.market
+        sym = int(self.agent_symbols[agent])
+        pos, cash, equity = self.account_arrays()
+        account = AccountState(
+            position=float(pos[agent]),
+            position_limit=float(self.position_limits[agent]),
+            cash=float(cash[agent]),
+            initial_cash=float(self.initial_cash[agent]),
+            initial_equity=float(self.initial_equity[agent]),
+            equity=float(equity[agent]),
+        )
+        return FeatureContext(
+            tick=m.tick,
+            symbol=sym,
+            market=self.market_features.row(sym),
+            account=account,
+            risk=self.risk.snapshot(agent),
+            price_history=self.price_history,
+        )
 
     def compute(self) -> np.ndarray:
         """All agents' feature vectors at the start of the current tick, ``(n_agents, 45)``.

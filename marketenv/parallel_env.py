@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import functools
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,15 @@ from agents.base import RuleBasedAgent
 from agents.registry import make_policies
 from marketenv.actions import ACTION_SHAPE, MAX_OFFSET, N_TYPES
 from marketenv.config import Config
-from marketenv.env import outcome_info, resolve_config
+from marketenv.env import STATUS_NAMES, resolve_config
 from marketenv.errors import InvalidActionError, ResetNeeded
-from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
+from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES, N_FEATURES
 from marketenv.simulation import Simulation, Transition
+from marketenv.types import TICKS_PER_UNIT, Trade
+
+_POS = FEATURE_INDEX["position"]
+_CASH = FEATURE_INDEX["cash"]
+_FLAT = ACTION_SHAPE[0] * ACTION_SHAPE[1]
 
 
 class MarketParallelEnv(ParallelEnv):
@@ -32,32 +38,50 @@ class MarketParallelEnv(ParallelEnv):
     Per agent, an order action: ``Box`` of ``int64``, shape ``(2, 3)``, rows buy/sell,
     columns ``[type, quantity, offset]`` (see :mod:`marketenv.actions`): type in 0..4,
     quantity in ``0..max_order_quantity``, offset in ``-10000..10000`` ticks from the
-    reference price. An agent missing from the action dict holds.
+    reference price. An agent missing from the action dict holds. An action outside the
+    space (or NaN, non-integer, of another dtype or shape), an unknown agent name or an
+    action for a terminated agent raises :class:`~marketenv.errors.InvalidActionError`
+    (a ``ValueError``) naming the agent and the problem; orders refused by a market rule
+    are reported in ``infos`` instead.
 
     ## Observation Space
 
-    Per agent, ``Box(-inf, inf, (45,), float64)``: its ComprehensiveFeatures vector.
-    During the first ticks some features are NaN (the NaN policy of
+    Per agent, ``Box(-inf, inf, (45,), float64)``: its ComprehensiveFeatures vector at the
+    start of the tick. During the first ticks some features are NaN (the NaN policy of
     :mod:`marketenv.feature_spec`); pass ``warmup_ticks=100`` to let the rule-based
     crowd trade 100 ticks first so that no observation has NaN.
 
     ## Rewards
 
-    Each agent's P&L change over the tick, marked at the mid (currency units); divided by
-    its initial cash with ``normalize_reward=True``.
+    Each agent's P&L change over the tick (equity = cash + positions marked at the mid,
+    currency units); divided by its initial cash with ``normalize_reward=True`` (agents
+    without initial cash are not divided).
 
     ## Episode End
 
     Truncation for all agents after ``max_cycles`` ticks (default: the config's ticks).
-    An agent whose equity falls to 0 or below is terminated and removed; its account
-    stays in the market and it no longer acts.
+    An agent whose equity falls to 0 or below is terminated and removed from
+    ``env.agents``; its account stays in the market and it no longer acts. Stepping
+    after the end raises :class:`~marketenv.errors.ResetNeeded` (a ``RuntimeError``).
+
+    ## Infos
+
+    Per agent, as :class:`~marketenv.env.MarketEnv`: ``tick`` (the tick now starting),
+    ``fill_quantity`` (signed shares traded during the step, resting orders included),
+    ``fill_price`` (their average price, 0.0 if none), ``order_status`` and
+    ``reject_reason`` (the fate of the orders placed this step), ``equity``, ``cash``
+    and ``position`` after the step. ``env.last_trades`` holds every trade of the last
+    step's tick and ``env.last_transition`` the whole tick.
 
     ## Reproducing the headless run
 
     ``env.rule_based_policies()`` returns each agent's rule-based policy, seeded from the
     same root as the env. Driving every agent with them,
     ``actions = {a: policies[a].predict(obs[a])[0] for a in env.agents}``, reproduces
-    ``marketenv --headless`` with the same seed and config, trade for trade.
+    ``marketenv --headless`` with the same seed and config, trade for trade. So does the
+    vectorised driver ``acts = env.simulation.crowd_actions(env.simulation.features.obs)``
+    with ``dict(zip(env.possible_agents, acts))``. The two draw from the same per-agent
+    generators, so use one of them per episode (``warmup_ticks`` uses the policies).
 
     Args:
         config: A :class:`Config`, a TOML path, or ``None`` for the default scenario.
@@ -81,6 +105,8 @@ class MarketParallelEnv(ParallelEnv):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use None")
         if warmup_ticks < 0:
             raise ValueError(f"warmup_ticks must be >= 0 (got {warmup_ticks})")
+        if max_cycles is not None and max_cycles < 1:
+            raise ValueError(f"max_cycles must be >= 1 (got {max_cycles})")
         self.config = resolve_config(config)
         self.render_mode = render_mode
         self.max_cycles = int(max_cycles or self.config.simulation.ticks)
@@ -92,35 +118,53 @@ class MarketParallelEnv(ParallelEnv):
         self.possible_agents = [s.agent_name for s in self.specs]
         self.agent_name_mapping = {name: i for i, name in enumerate(self.possible_agents)}
         self.agents: list[str] = []
+        n = len(self.possible_agents)
+        self._n = n
+        self._all_ids = list(range(n))
         self._max_qty = self.config.market.max_order_quantity
         self._obs_space = spaces.Box(-np.inf, np.inf, (N_FEATURES,), np.float64)
         low = np.tile(np.array([0, 0, -MAX_OFFSET], dtype=np.int64), (2, 1))
         high = np.tile(np.array([N_TYPES - 1, self._max_qty, MAX_OFFSET], dtype=np.int64), (2, 1))
         self._act_space = spaces.Box(low, high, ACTION_SHAPE, np.int64)
-        self._initial_cash = np.asarray(probe.market.initial_cash, dtype=np.float64) / 100.0
+        self._low, self._high = low.reshape(_FLAT), high.reshape(_FLAT)
+        cash0 = np.asarray(probe.market.initial_cash, dtype=np.float64) / TICKS_PER_UNIT
+        self._reward_divisor = np.where(cash0 > 0, cash0, 1.0)
         self._sim: Simulation | None = None
         self._policies: dict[str, RuleBasedAgent] = {}
         self._next_seed = self.config.simulation.seed
+        self._alive = np.ones(n, dtype=bool)
+        self._live_ids: list[int] = []
+        self._cycles = 0
         self.last_transition: Transition | None = None
         """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
+        self.last_trades: list[Trade] = []
+        """Every trade of the last step's tick, in execution order."""
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - PettingZoo wants the same object back
+    def _check_agent(self, agent: str) -> None:
+        if agent not in self.agent_name_mapping:
+            raise ValueError(f"{agent!r} is not an agent of this env (e.g. {self.possible_agents[0]!r})")
+
     def observation_space(self, agent: str) -> spaces.Space:
+        """The agent's observation space (the same object for every agent)."""
+        self._check_agent(agent)
         return self._obs_space
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
     def action_space(self, agent: str) -> spaces.Space:
+        """The agent's action space (the same object for every agent)."""
+        self._check_agent(agent)
         return self._act_space
 
     @property
     def simulation(self) -> Simulation:
         """The running simulation (after :meth:`reset`)."""
         if self._sim is None:
-            raise ResetNeeded("call reset() first")
+            raise ResetNeeded("no simulation yet; call reset() first")
         return self._sim
 
     def rule_based_policies(self) -> dict[str, RuleBasedAgent]:
         """Each agent's rule-based policy for the current episode (valid after ``reset``)."""
+        if self._sim is None:
+            raise ResetNeeded("the policies are built by reset(); call reset() first")
         return dict(self._policies)
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
@@ -129,112 +173,196 @@ class MarketParallelEnv(ParallelEnv):
             seed = self._next_seed
         self._next_seed = int(seed) + 1
         self._sim = sim = Simulation(self.config, seed=int(seed))
-        self._policies = make_policies(self.config, sim.specs, sim.generators.agents)
+        self._policies = policies = make_policies(self.config, sim.specs, sim.generators.agents)
         self._alive = np.ones(sim.n_agents, dtype=bool)
+        self._live_ids = list(self._all_ids)
         self.agents = list(self.possible_agents)
-        self._obs = sim.begin_tick()
+        self.last_transition = None
+        self.last_trades = []
+        sim.begin_tick()
         for _ in range(self.warmup_ticks):
-            obs = self._obs_dict()
-            acts = {a: self._policies[a].predict(obs[a])[0] for a in self.agents}
-            self._step_arrays(self._stack(acts))
+            rows = sim.features.obs
+            acts = np.stack([policies[a].predict(row)[0] for a, row in zip(self.agents, rows, strict=True)])
+            self._advance(acts)
         self._cycles = 0
-        return self._obs_dict(), {a: {"tick": sim.tick} for a in self.agents}
-
-    def _obs_dict(self) -> dict[str, np.ndarray]:
-        rows = self._obs.copy()
-        return {a: rows[self.agent_name_mapping[a]] for a in self.agents}
-
-    def _stack(self, actions: dict[str, Any]) -> np.ndarray:
-        n = len(self.possible_agents)
-        acts = np.zeros((n, *ACTION_SHAPE), dtype=np.int64)
-        if not actions:
-            return acts
-        names = list(actions)
-        idx = []
-        for a in names:
-            i = self.agent_name_mapping.get(a)
-            if i is None:
-                raise InvalidActionError(f"{a!r} is not an agent of this env")
-            if not self._alive[i]:
-                raise InvalidActionError(f"{a}: agent is terminated and cannot act")
-            idx.append(i)
-        try:
-            arr = np.asarray([actions[a] for a in names])
-        except ValueError:
-            arr = None
-        if arr is None or arr.shape != (len(names), *ACTION_SHAPE):
-            for a in names:
-                if np.shape(actions[a]) != ACTION_SHAPE:
-                    raise InvalidActionError(f"{a}: action shape {np.shape(actions[a])} must be {ACTION_SHAPE}")
-        assert arr is not None
-        if arr.dtype.kind == "f":
-            bad = ~np.isfinite(arr).all(axis=(1, 2)) | ~(arr == np.round(arr)).all(axis=(1, 2))
-            if bad.any():
-                a = names[int(np.argmax(bad))]
-                raise InvalidActionError(f"{a}: action {np.asarray(actions[a]).tolist()} has NaN, inf or non-integer values")
-        elif arr.dtype.kind not in "iu":
-            raise InvalidActionError(f"{names[0]}: action dtype {arr.dtype} must be an integer type")
-        arr = arr.astype(np.int64)
-        low, high = self._act_space.low, self._act_space.high
-        bad = ((arr < low) | (arr > high)).any(axis=(1, 2))
-        if bad.any():
-            a = names[int(np.argmax(bad))]
-            raise InvalidActionError(
-                f"{a}: action {arr[int(np.argmax(bad))].tolist()} is outside the action space "
-                f"(type 0..{N_TYPES - 1}, quantity 0..{self._max_qty}, offset -{MAX_OFFSET}..{MAX_OFFSET})"
-            )
-        acts[np.array(idx)] = arr
-        return acts
-
-    def _step_arrays(self, acts: np.ndarray) -> tuple[np.ndarray, list]:
-        sim = self.simulation
-        acts[~self._alive] = 0
-        tr = sim.advance(acts)
-        self._obs = sim.features.obs
-        self.last_transition = tr
-        reward = tr.rewards
-        if self.normalize_reward:
-            reward = reward / np.maximum(self._initial_cash, 1e-9)
-        self._reward = reward
-        return reward, tr.outcomes
+        return self._obs_dict(sim.features.obs.copy()), {a: {"tick": sim.tick} for a in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        """Advance one tick with the given agents' actions."""
-        if self._sim is None or not self.agents:
-            raise ResetNeeded("step() called before reset() or after the episode ended; call reset()")
-        acts = self._stack(actions)
-        reward, outcomes = self._step_arrays(acts)
-        self._cycles += 1
+        """Advance one tick with the given agents' actions (missing agents hold).
+
+        Raises:
+            InvalidActionError: An unknown or terminated agent, or an invalid action.
+            ResetNeeded: The episode has ended or never started.
+        """
         sim = self._sim
-        equity = sim.features.equity
+        if sim is None or not self.agents:
+            raise ResetNeeded("step() called before reset() or after the episode ended; call reset()")
+        tr = self._advance(self._stack(actions))
+        self._cycles += 1
         truncated = self._cycles >= self.max_cycles
-        tr = self.last_transition
-        fill_price = tr.fill_price
-        obs = self._obs_dict()
-        rewards, terms, truncs, infos = {}, {}, {}, {}
-        for a in self.agents:
-            i = self.agent_name_mapping[a]
-            rewards[a] = float(reward[i])
-            dead = bool(equity[i] <= 0)
-            terms[a] = dead
-            truncs[a] = truncated
-            info = {
-                "tick": tr.tick,
-                "fill_quantity": int(tr.fill_quantity[i]),
-                "fill_price": float(fill_price[i]),
-                "equity": float(equity[i]),
-            }
-            info.update(outcome_info(outcomes[i]))
-            infos[a] = info
-            if dead:
+        agents = self.agents
+        ids = self._live_ids
+        rows = sim.features.obs.copy()
+        reward = tr.rewards
+        if self.normalize_reward:
+            reward /= self._reward_divisor
+        equity = tr.equity_after
+        all_alive = len(ids) == self._n
+        if all_alive:
+            obs = dict(zip(agents, rows, strict=True))
+            rewards = dict(zip(agents, reward.tolist(), strict=True))
+            dead = np.flatnonzero(equity <= 0).tolist()
+        else:
+            obs = {a: rows[i] for a, i in zip(agents, ids, strict=True)}
+            rewards = dict(zip(agents, reward[ids].tolist(), strict=True))
+            dead = [ids[k] for k in np.flatnonzero(equity[ids] <= 0).tolist()]
+        terms = dict.fromkeys(agents, False)
+        truncs = dict.fromkeys(agents, truncated)
+        infos = self._infos(tr, rows, agents, ids)
+        if dead:
+            names = self.possible_agents
+            for i in dead:
+                terms[names[i]] = True
                 self._alive[i] = False
-        self.agents = [a for a in self.agents if not (terms[a] or truncs[a])]
+            self._live_ids = ids = np.flatnonzero(self._alive).tolist()
+            self.agents = [names[i] for i in ids]
+        if truncated:
+            self.agents = []
         return obs, rewards, terms, truncs, infos
 
     def close(self) -> None:
+        """Drop the simulation."""
         self._sim = None
+        self.agents = []
+
+    # ------------------------------------------------------------ helpers
+    def _obs_dict(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {a: rows[i] for a, i in zip(self.agents, self._live_ids, strict=True)}
+
+    def _infos(self, tr: Transition, rows: np.ndarray, agents: list[str], ids: list[int]) -> dict[str, dict[str, Any]]:
+        tick = tr.tick + 1
+        fq = tr.fill_quantity.tolist()
+        fn = tr.fill_notional.tolist()
+        eq = tr.equity_after.tolist()
+        pos = rows[:, _POS].tolist()
+        cash = rows[:, _CASH].tolist()
+        outcomes = tr.outcomes
+        status = STATUS_NAMES
+        infos = {}
+        for a, i in zip(agents, ids, strict=True):
+            o = outcomes[i]
+            q = fq[i]
+            sb = o.status_buy
+            infos[a] = {
+                "tick": tick,
+                "fill_quantity": q,
+                "fill_price": abs(fn[i] / q) if q else 0.0,
+                "order_status": status[sb if sb != -1 else o.status_sell],
+                "reject_reason": o.reason,
+                "equity": eq[i],
+                "cash": cash[i],
+                "position": int(pos[i]),
+            }
+        return infos
+
+    def _advance(self, acts: np.ndarray) -> Transition:
+        """Execute ``(n_agents, 2, 3)`` actions (terminated agents hold) and start the next tick."""
+        sim = self.simulation
+        if len(self._live_ids) != self._n:
+            acts[~self._alive] = 0
+        trades = sim.market.trades  # the list this tick's trades are appended to
+        tr = sim.advance(acts)
+        self.last_transition = tr
+        self.last_trades = trades
+        return tr
+
+    def _stack(self, actions: dict[str, Any]) -> np.ndarray:
+        """Validate the action dict and return the ``(n_agents, 2, 3)`` int64 actions."""
+        n = self._n
+        if not isinstance(actions, dict):
+            raise InvalidActionError(f"actions must be a dict of agent name -> action (got {type(actions).__name__})")
+        if not actions:
+            return np.zeros((n, *ACTION_SHAPE), dtype=np.int64)
+        mapping = self.agent_name_mapping
+        names = list(actions)
+        try:
+            idx = [mapping[a] for a in names]
+        except KeyError:
+            bad = next(a for a in names if a not in mapping)
+            raise InvalidActionError(
+                f"{bad!r} is not an agent of this env (agents are named like {self.possible_agents[0]!r})"
+            ) from None
+        if len(self._live_ids) != n:
+            for a, i in zip(names, idx, strict=True):
+                if not self._alive[i]:
+                    raise InvalidActionError(f"{a}: agent is terminated and cannot act")
+        values = list(actions.values())
+        k = len(values)
+        try:
+            arr = np.asarray(values)  # always a fresh array: the env may modify it
+        except ValueError:
+            arr = None
+        if arr is None or arr.dtype != np.int64 or arr.shape != (k, *ACTION_SHAPE):
+            arr = self._coerce(names, values, arr)
+        flat = arr.reshape(k, _FLAT)
+        if (flat < self._low).any() or (flat > self._high).any():
+            j = int(np.argmax(((flat < self._low) | (flat > self._high)).any(axis=1)))
+            raise InvalidActionError(
+                f"{names[j]}: action {flat[j].reshape(ACTION_SHAPE).tolist()} is outside the action space "
+                f"(type 0..{N_TYPES - 1}, quantity 0..{self._max_qty}, offset -{MAX_OFFSET}..{MAX_OFFSET})"
+            )
+        if idx == self._all_ids:  # every agent, in id order
+            return arr
+        acts = np.zeros((n, *ACTION_SHAPE), dtype=np.int64)
+        acts[idx] = arr
+        return acts
+
+    @staticmethod
+    def _coerce(names: list[str], values: list[Any], arr: np.ndarray | None) -> np.ndarray:
+        """``values`` as one ``(k, 2, 3)`` int64 array, or an error naming the first bad agent."""
+        if arr is None or arr.shape != (len(values), *ACTION_SHAPE):
+            for a, v in zip(names, values, strict=True):
+                if np.shape(v) != ACTION_SHAPE:
+                    raise InvalidActionError(f"{a}: action shape {np.shape(v)} must be {ACTION_SHAPE}")
+            raise InvalidActionError(f"actions must be arrays of shape {ACTION_SHAPE}")  # pragma: no cover
+        kind = arr.dtype.kind
+        if kind == "f":
+            flat = arr.reshape(len(names), _FLAT)
+            bad = ~np.isfinite(flat).all(axis=1)
+            if bad.any():
+                j = int(np.argmax(bad))
+                raise InvalidActionError(f"{names[j]}: action {np.asarray(values[j]).tolist()} contains NaN or inf")
+            bad = ~(flat == np.round(flat)).all(axis=1)
+            if bad.any():
+                j = int(np.argmax(bad))
+                raise InvalidActionError(f"{names[j]}: action {np.asarray(values[j]).tolist()} must be integer-valued")
+        elif kind not in "iu":
+            for a, v in zip(names, values, strict=True):
+                dt = np.asarray(v).dtype
+                if dt.kind not in "iuf":
+                    raise InvalidActionError(f"{a}: action dtype {dt} must be an integer type")
+            raise InvalidActionError(f"action dtype {arr.dtype} must be an integer type")  # pragma: no cover
+        if kind == "u" and arr.dtype.itemsize == 8 and (arr > np.iinfo(np.int64).max).any():
+            j = int(np.argmax((arr > np.iinfo(np.int64).max).reshape(len(names), -1).any(axis=1)))
+            raise InvalidActionError(f"{names[j]}: action {np.asarray(values[j]).tolist()} is outside the action space")
+        return arr.astype(np.int64)
 
 
 def parallel_env(**kwargs: Any) -> MarketParallelEnv:
     """The PettingZoo parallel env of the market (keyword arguments as :class:`MarketParallelEnv`)."""
     return MarketParallelEnv(**kwargs)
+
+
+class _CallableModule(types.ModuleType):
+    """Keeps ``marketenv.parallel_env(**kw)`` working once this module is imported.
+
+    Importing ``marketenv.parallel_env`` makes the import system set the package attribute
+    ``marketenv.parallel_env`` to this module, shadowing the package's factory function of
+    the same name; calling the module calls :func:`parallel_env`.
+    """
+
+    def __call__(self, **kwargs: Any) -> MarketParallelEnv:
+        return parallel_env(**kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -158,6 +158,31 @@ def test_nan_rows_on_model_trained_without_nan(forest: RandomForestClassifier) -
     assert_parity(model.predict_proba(x), expand(forest.predict_proba(x), forest.classes_))
 
 
+def test_repeated_rows_and_unused_features(forest: RandomForestClassifier) -> None:
+    """Equal consecutive rows are walked once; the result must not depend on it."""
+    model = RandomForest.from_dict(export_sklearn(forest, NAMES, {}))
+    used = sorted({int(f) for e in forest.estimators_ for f in e.tree_.feature if f >= 0})
+    unused = [f for f in range(N_FEATURES) if f not in used]
+    x, _ = make_data(11, 40, nan_fraction=0.1)
+    rows = np.repeat(x, 3, axis=0)  # runs of three equal rows, NaN included
+    if unused:  # rows that differ only where no split looks
+        rows[1::3, unused[0]] += 1.0
+    rows[2::3][rows[2::3] == 0.0] = -0.0
+    rows[5, used[0]] = np.nextafter(np.float32(rows[5, used[0]]), np.float32(np.inf))
+    theirs = expand(forest.predict_proba(rows), forest.classes_)
+    assert_parity(model.predict_proba(rows), theirs)
+    for i in (0, 1, 5, 119):
+        assert_parity(model.predict_proba(rows[i]), theirs[i : i + 1])
+    same = np.repeat(x[:1], 50, axis=0)
+    np.testing.assert_array_equal(model.predict_proba(same), np.repeat(theirs[:1], 50, axis=0))
+
+
+def test_empty_batch(forest: RandomForestClassifier) -> None:
+    model = RandomForest.from_dict(export_sklearn(forest, NAMES, {}))
+    out = model.predict_proba(np.zeros((0, N_FEATURES)))
+    assert out.shape == (0, 3) and out.dtype == np.float64
+
+
 @pytest.mark.parametrize("labels", [(0, 1), (-1, 1), (-1, 0)])
 def test_two_class_models_expand_to_three_columns(labels: tuple[int, int]) -> None:
     x, y3 = make_data(5, 3000)

@@ -1,0 +1,180 @@
+"""Whole runs: a live, sane market, exact accounting every tick, determinism, every type trades."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from marketenv.config import NewsConfig, SymbolConfig, default_config, load_config
+from marketenv.feature_spec import FEATURE_INDEX as F
+from marketenv.simulation import Simulation
+from marketenv.types import Trade
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+WARM_UP = 100
+
+
+@dataclass
+class Observed:
+    """Per tick of one symbol: the mid and fair value at the start, the book after, trades."""
+
+    sim: Simulation
+    mid: np.ndarray  # (T, S)
+    fair: np.ndarray  # (T, S)
+    traded: np.ndarray  # (T, S) bool: any trade in the tick
+    two_sided_spread: list[list[int]]  # per symbol, spreads (ticks) at the ends of ticks with both sides
+    trades_by_type: Counter[str]
+    trades_by_agent: np.ndarray
+
+
+def observe(sim: Simulation, ticks: int) -> Observed:
+    m = sim.market
+    S = m.n_symbols
+    mid = np.empty((ticks, S))
+    fair = np.empty((ticks, S))
+    traded = np.zeros((ticks, S), dtype=bool)
+    spreads: list[list[int]] = [[] for _ in range(S)]
+    by_type: Counter[str] = Counter()
+    by_agent = np.zeros(sim.n_agents, dtype=np.int64)
+    for t in range(ticks):
+        obs = sim.begin_tick()
+        mid[t] = m.mid_prices()
+        fair[t] = m.fundamentals.fair_value
+        sim.execute(sim.crowd_actions(obs))
+        for tr in m.trades:
+            traded[t, tr.symbol] = True
+            for a in (tr.buyer, tr.seller):
+                by_type[sim.specs[a].type] += 1
+                by_agent[a] += 1
+        for s, book in enumerate(m.books):
+            b, a = book.best_bid(), book.best_ask()
+            if b is not None and a is not None:
+                spreads[s].append(a - b)
+    return Observed(sim, mid, fair, traded, spreads, by_type, by_agent)
+
+
+@pytest.fixture(scope="module")
+def default_run() -> Observed:
+    return observe(Simulation(default_config(), seed=42), 4000)
+
+
+# --------------------------------------------------------------------------- a live market
+def test_the_default_market_is_alive(default_run: Observed) -> None:
+    r = default_run
+    assert r.traded[WARM_UP:].mean() > 0.8
+    for spreads in r.two_sided_spread:
+        assert len(spreads) > 0.95 * len(r.mid) and min(spreads) > 0  # positive, never crossed
+        assert np.median(spreads) <= 10  # a few cents on a ~41.00 stock
+    dev = np.abs(r.mid[WARM_UP:] / r.fair[WARM_UP:] - 1)
+    assert dev.mean() < 0.01 and dev.max() < 0.05
+    # the mid moves (not frozen) but stays near the fair value (not exploding)
+    assert np.std(np.diff(r.mid[:, 0])) > 0 and len(np.unique(r.mid[:, 0])) > 100
+
+
+def test_price_follows_fair_value_over_a_long_run(default_run: Observed) -> None:
+    mid, fair = default_run.mid[WARM_UP:, 0], default_run.fair[WARM_UP:, 0]
+    assert fair.max() / fair.min() > 1.03, "the fair value should wander in this run"
+    assert np.corrcoef(mid, fair)[0, 1] > 0.95
+
+
+def test_every_agent_type_and_every_agent_trades(default_run: Observed) -> None:
+    types = {s.type for s in default_run.sim.specs}
+    assert set(default_run.trades_by_type) == types
+    assert all(default_run.trades_by_type[t] >= 20 for t in types), default_run.trades_by_type
+    assert (default_run.trades_by_agent > 0).all()
+
+
+def test_no_systematic_drift_away_from_fair_value(default_run: Observed) -> None:
+    """Buy and sell orders are priced symmetrically: the mid is neither above nor below fair value on average."""
+    signed = default_run.mid[WARM_UP:, 0] / default_run.fair[WARM_UP:, 0] - 1
+    assert abs(signed.mean()) < 0.0005  # 5 bp; a one-tick pricing bias gave ~ -14 bp
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_big_news_moves_the_price_in_the_events_direction(seed: int) -> None:
+    duration = 200
+    cfg = dataclasses.replace(
+        default_config(),
+        news=NewsConfig(rate=0.01, min_duration=duration, max_duration=duration, impact=0.5),
+        symbols=(SymbolConfig(drift_sigma=0.0),),  # only news moves the fair value
+    )
+    cfg.validate()
+    sim = Simulation(cfg, seed)
+    T = 2500
+    obs = np.array([sim.step().obs[0] for _ in range(T)])
+    mid, fair = obs[:, F["mid_price"]], obs[:, F["fair_value"]]
+    starts = np.flatnonzero(obs[:, F["news_ticks_remaining"]] == duration)
+    big = 0
+    for t0 in starts:
+        t1 = min(t0 + duration + 20, T - 1)
+        push = obs[t0, F["news_sentiment"]] * obs[t0, F["news_magnitude"]]
+        if abs(push) < 0.1 or t1 - t0 < duration:  # a >= 5% move of the fair value
+            continue
+        big += 1
+        fair_move, mid_move = np.log(fair[t1] / fair[t0]), np.log(mid[t1] / mid[t0])
+        assert np.sign(fair_move) == np.sign(push)
+        assert np.sign(mid_move) == np.sign(push), (t0, push, mid[t0], mid[t1])
+        assert abs(mid_move) > 0.8 * abs(fair_move)
+    assert big >= 2
+    assert np.abs(mid / fair - 1).max() < 0.05
+
+
+# --------------------------------------------------------------------------- accounting
+def test_accounting_is_exact_at_every_tick_of_a_multi_symbol_run_with_fees() -> None:
+    cfg = load_config(CONFIGS / "multi_symbol.toml")
+    assert cfg.market.fee_bps > 0
+    sim = Simulation(cfg, seed=9)
+    m = sim.market
+    S = m.n_symbols
+    limits = np.repeat(np.array(m.position_limit), S)
+    initial_cash = sum(m.initial_cash)
+    for _ in range(2000):
+        sim.step()
+        m.check_conservation()
+        assert sum(m.cash) + m.fees_collected == initial_cash
+        pos = np.array(m.position)
+        assert (np.abs(pos) <= limits).all()
+        assert min(m.cash) >= 0
+        assert all(m.free_cash(a) >= 0 for a in range(sim.n_agents))
+    assert m.fees_collected > 0 and m.total_trades > 10_000
+    # agents trade only their own symbol
+    pos = np.array(m.position).reshape(sim.n_agents, S)
+    other = np.ones_like(pos, dtype=bool)
+    other[np.arange(sim.n_agents), sim.agent_symbols] = False
+    assert (pos[other] == 0).all()
+
+
+# --------------------------------------------------------------------------- determinism
+def trade_log(seed: int, ticks: int = 1500, config: str | None = None) -> list[Trade]:
+    cfg = default_config() if config is None else load_config(CONFIGS / config)
+    sim = Simulation(cfg, seed)
+    log: list[Trade] = []
+    for _ in range(ticks):
+        sim.step()
+        log.extend(sim.market.trades)
+    return log
+
+
+@pytest.mark.parametrize("config", [None, "multi_symbol.toml"])
+def test_same_seed_same_trades_different_seed_different_trades(config: str | None) -> None:
+    a, b = trade_log(5, config=config), trade_log(5, config=config)
+    assert len(a) > 1000 and a == b
+    c = trade_log(6, config=config)
+    assert c != a
+
+
+def test_the_config_seed_is_the_default_seed() -> None:
+    cfg = default_config().with_overrides(seed=77)
+    a = Simulation(cfg)
+    b = Simulation(default_config(), seed=77)
+    assert a.seed == b.seed == 77
+    for _ in range(300):
+        ra, rb = a.step(), b.step()
+        np.testing.assert_array_equal(ra.obs, rb.obs)
+        np.testing.assert_array_equal(ra.actions, rb.actions)
+    assert a.market.trades == b.market.trades
