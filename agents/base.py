@@ -34,7 +34,7 @@ import numpy as np
 from agents import kernels
 from agents.kernels import N_UNIFORMS
 from marketenv.actions import ACTION_SHAPE, IOC, LIMIT, MARKET
-from marketenv.feature_spec import FEATURE_INDEX
+from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
 from marketenv.types import TICKS_PER_UNIT
 
 BLOCK = 64
@@ -174,9 +174,27 @@ class RuleBasedAgent:
         episode_start: Any = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, Any]:
-        """The order action for one observation (see the module docstring)."""
-        obs = np.asarray(observation, dtype=np.float64).reshape(1, -1)
-        return self.strategy.decide(obs, self._random.next())[0], None
+        """The order action for one observation (see the module docstring).
+
+        Args:
+            observation: The agent's ``(45,)`` feature vector (or ``(1, 45)``).
+            state: Ignored (rule-based agents are stateless).
+            episode_start: Ignored.
+            deterministic: Ignored: the agent's randomness comes from its own generator.
+
+        Returns:
+            ``(action, None)``: the ``(2, 3)`` int64 order action.
+
+        Raises:
+            ValueError: the observation is not one feature vector.
+        """
+        obs = np.asarray(observation, dtype=np.float64)
+        if obs.size != N_FEATURES or obs.shape[-1] != N_FEATURES:
+            raise ValueError(
+                f"{self.agent_name}: observation must be one vector of {N_FEATURES} features, "
+                f"got shape {obs.shape}"
+            )
+        return self.strategy.decide(obs.reshape(1, -1), self._random.next())[0], None
 
     act = predict
 

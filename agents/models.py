@@ -4,7 +4,8 @@ A model maps the market's feature vector (:data:`marketenv.feature_spec.FEATURE_
 any named subset) to probabilities of the three actions ``-1`` (sell), ``0`` (hold) and
 ``1`` (buy). Models are trained with scikit-learn (:mod:`agents.training`,
 ``scripts/export_rf.py``), converted with :func:`export_sklearn`, saved as JSON and loaded
-with :func:`load_model`; inference needs numpy only.
+with :func:`load_model`; inference needs numpy and numba (a compiled traversal, see
+:func:`_forest_proba`), not scikit-learn.
 
 JSON format, version 1 (``docs/model_format.md`` is the full reference)::
 

@@ -19,6 +19,14 @@ return is ``(E_t - E_{t-1}) / max(|E_{t-1}|, 1)``; ``volatility`` is the sample 
 deviation of those returns times ``sqrt(TICKS_PER_YEAR)``, ``sharpe`` is their mean over
 that standard deviation times ``sqrt(TICKS_PER_YEAR)`` (0 when the deviation is 0);
 ``max_drawdown`` is the largest ``(peak - E) / peak`` seen so far, clipped to [0, 1].
+The running mean and variance are Welford's (agree with a two-pass recomputation to ~1e-11
+relative, see ``tests/test_features.py``).
+
+Speed: the per-symbol market values are updated in plain Python (scalar work, O(1) per
+tick); everything per agent (risk state, the account block and assembling each agent's
+vector from its symbol's row) is one compiled numba loop over all agents, and the
+cross-symbol statistics are another. :meth:`ComprehensiveFeatures.extract` runs the same
+compiled assembly on one agent, so it equals the batched row bit for bit.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ _SQRT_TPY = math.sqrt(TICKS_PER_YEAR)
 _M0, _M1 = 0, 31  # market block: mid_price .. news_ticks_remaining
 _A0, _A1 = 31, 41  # agent block: position .. volatility
 _X0, _X1 = 41, 45  # microstructure and cross-symbol block
+_ROW = (_M1 - _M0) + (_X1 - _X0)  # a symbol's market row: the market block, then the extras
 _CROSS_WINDOW = 20
 _NAN = float("nan")
 
@@ -104,7 +113,9 @@ class FeatureExtractor(Protocol):
 
 
 @nb.njit(cache=True)
-def _agent_block_kernel(
+def _fill_kernel(
+    rows: np.ndarray,
+    symbols: np.ndarray,
     position: np.ndarray,
     position_limit: np.ndarray,
     cash: np.ndarray,
@@ -116,21 +127,31 @@ def _agent_block_kernel(
     volatility: np.ndarray,
     out: np.ndarray,
 ) -> None:
+    n_market = _M1 - _M0
+    n_extra = _X1 - _X0
     for i in range(position.shape[0]):
+        row = rows[symbols[i]]
+        o = out[i]
+        for j in range(n_market):
+            o[_M0 + j] = row[j]
         pnl = equity[i] - initial_equity[i]
-        out[i, 0] = position[i]
-        out[i, 1] = position[i] / position_limit[i]
-        out[i, 2] = cash[i]
-        out[i, 3] = cash[i] / initial_cash[i]
-        out[i, 4] = pnl
-        out[i, 5] = pnl / initial_cash[i] * 100.0
-        out[i, 6] = equity[i]
-        out[i, 7] = max_drawdown[i]
-        out[i, 8] = sharpe[i]
-        out[i, 9] = volatility[i]
+        o[_A0] = position[i]
+        o[_A0 + 1] = position[i] / position_limit[i]
+        o[_A0 + 2] = cash[i]
+        o[_A0 + 3] = cash[i] / initial_cash[i]
+        o[_A0 + 4] = pnl
+        o[_A0 + 5] = pnl / initial_cash[i] * 100.0
+        o[_A0 + 6] = equity[i]
+        o[_A0 + 7] = max_drawdown[i]
+        o[_A0 + 8] = sharpe[i]
+        o[_A0 + 9] = volatility[i]
+        for j in range(n_extra):
+            o[_X0 + j] = row[n_market + j]
 
 
-def agent_block(
+def fill_features(
+    rows: np.ndarray,
+    symbols: np.ndarray,
     position: np.ndarray,
     position_limit: np.ndarray,
     cash: np.ndarray,
@@ -142,11 +163,16 @@ def agent_block(
     volatility: np.ndarray,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The 10 agent features (``position`` .. ``volatility``) for a batch of agents.
+    """Assemble the feature vectors of a batch of agents (one compiled loop).
 
-    One compiled loop (the batched engine and the single-agent extractor both run it).
+    The batched engine and the single-agent extractor both run this, so they agree to the
+    last bit. Agent ``i`` gets its symbol's market row ``rows[symbols[i]]`` (the 31 market
+    values, then the 4 microstructure and cross-symbol values) and its 10 agent features
+    (``position`` .. ``volatility``) computed from its account and risk state.
 
     Args:
+        rows: ``(n_symbols, 35)`` market rows (see :meth:`MarketFeatures.rows`).
+        symbols: ``(n,)`` int64 symbol index per agent.
         position: ``(n,)`` positions in each agent's symbol, shares.
         position_limit: ``(n,)`` position limits.
         cash: ``(n,)`` cash, currency units.
@@ -157,18 +183,58 @@ def agent_block(
         max_drawdown: ``(n,)`` risk state.
         sharpe: ``(n,)`` risk state.
         volatility: ``(n,)`` risk state.
-        out: ``(n, 10)`` float64 array to write into (may be a view); a new one if ``None``.
+        out: ``(n, 45)`` float64 array to write into; a new one if ``None``.
 
     Returns:
         ``out``.
     """
     if out is None:
-        out = np.empty((position.shape[0], _A1 - _A0))
-    _agent_block_kernel(
-        position, position_limit, cash, initial_cash, initial_equity, equity, max_drawdown,
-        sharpe, volatility, out,
+        out = np.empty((position.shape[0], N_FEATURES))
+    _fill_kernel(
+        rows, symbols, position, position_limit, cash, initial_cash, initial_equity, equity,
+        max_drawdown, sharpe, volatility, out,
     )
     return out
+
+
+@nb.njit(cache=True)
+def _cross_kernel(rets: np.ndarray, rows: np.ndarray, col: int) -> None:
+    """Rolling correlation with the equal-weight market and relative strength, per symbol.
+
+    ``rets`` is ``(n_symbols, window)`` of 1-tick log returns (column order is irrelevant);
+    writes ``rows[:, col]`` (correlation, clipped to [-1, 1], 0 for a flat window) and
+    ``rows[:, col + 1]`` (window log return minus the market's).
+    """
+    n, w = rets.shape
+    mkt = np.zeros(w)
+    for j in range(w):
+        acc = 0.0
+        for s in range(n):
+            acc += rets[s, j]
+        mkt[j] = acc / n
+    mkt_mean = mkt.sum() / w
+    mss = 0.0
+    for j in range(w):
+        mkt[j] -= mkt_mean
+        mss += mkt[j] * mkt[j]
+    total = 0.0
+    for s in range(n):
+        sym_sum = rets[s].sum()
+        mean = sym_sum / w
+        cov = 0.0
+        var = 0.0
+        for j in range(w):
+            d = rets[s, j] - mean
+            cov += d * mkt[j]
+            var += d * d
+        den = math.sqrt(var * mss)
+        corr = cov / den if den > 0.0 else 0.0
+        rows[s, col] = min(max(corr, -1.0), 1.0)
+        rows[s, col + 1] = sym_sum
+        total += sym_sum
+    avg = total / n
+    for s in range(n):
+        rows[s, col + 1] -= avg
 
 
 @nb.njit(cache=True)
@@ -229,18 +295,19 @@ class ComprehensiveFeatures:
             The ``(45,)`` float64 feature vector, in :data:`FEATURE_NAMES` order.
         """
         a, r = context.account, context.risk
-        arr = lambda v: np.array([v], dtype=np.float64)  # noqa: E731
-        block = agent_block(
+
+        def arr(v: float) -> np.ndarray:
+            return np.array([v], dtype=np.float64)
+
+        out = fill_features(
+            np.ascontiguousarray(context.market, dtype=np.float64).reshape(1, -1),
+            np.zeros(1, dtype=np.int64),
             arr(a.position), arr(a.position_limit), arr(a.cash),
             arr(a.initial_cash if a.initial_cash > 0 else 1.0),
             arr(a.initial_equity), arr(a.equity), arr(r.max_drawdown), arr(r.sharpe),
             arr(r.volatility),
         )
-        out = np.empty(N_FEATURES)
-        out[_M0:_M1] = context.market[: _M1 - _M0]
-        out[_A0:_A1] = block[0]
-        out[_X0:_X1] = context.market[_M1 - _M0 :]
-        return out
+        return out[0]
 
 
 class MarketFeatures:
@@ -256,7 +323,7 @@ class MarketFeatures:
         self._prev_mid: np.ndarray | None = None
         self._last_stats: TickStats | None = None
         self._prev_mid2: list[int] = list(market._mid2)
-        self._rows = np.zeros((n, (_M1 - _M0) + (_X1 - _X0)))
+        self._rows = np.zeros((n, _ROW))
 
     def observe_stats(self, stats: TickStats) -> None:
         """Remember the finished tick's statistics (trades, volume, bar high/low)."""
@@ -330,23 +397,15 @@ class MarketFeatures:
             rows[:, c] = 1.0
             rows[:, c + 1] = 0.0
             return
-        r = self._rets  # column order does not matter for these window statistics
-        mkt = r.mean(axis=0)
-        rc = r - r.mean(axis=1, keepdims=True)
-        mc = mkt - mkt.mean()
-        cov = rc @ mc
-        denom = np.sqrt((rc * rc).sum(axis=1) * (mc @ mc))
-        corr = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
-        rows[:, c] = np.clip(corr, -1.0, 1.0)
-        sym20 = r.sum(axis=1)
-        rows[:, c + 1] = sym20 - sym20.mean()
+        _cross_kernel(self._rets, rows, c)
 
 
 def _warm_up() -> None:
     """Compile (or load from the cache) the kernels for the engine's argument types now."""
     e = np.zeros(0)
     _risk_kernel(e, True, 0, e, e, e, e, e, e, e, 1.0)
-    agent_block(e, e, e, e, e, e, e, e, e, out=np.zeros((0, N_FEATURES))[:, _A0:_A1])
+    fill_features(np.zeros((1, _ROW)), np.zeros(0, dtype=np.int64), e, e, e, e, e, e, e, e, e, np.zeros((0, N_FEATURES)))
+    _cross_kernel(np.zeros((2, _CROSS_WINDOW)), np.zeros((2, _ROW)), _M1 + 2)
 
 
 class AgentRisk:
@@ -432,11 +491,14 @@ class FeatureEngine:
         m = self.market
         pos_all = np.array(m.position, dtype=np.float64)
         pos = pos_all[self._flat]
-        cash = np.array(m.cash, dtype=np.float64) / TICKS_PER_UNIT
+        cash_cents = np.array(m.cash, dtype=np.float64)
+        cash = cash_cents / TICKS_PER_UNIT
         if self._one_symbol:
             equity = cash + pos * (m._mid2[0] / (2 * TICKS_PER_UNIT))
         else:
-            equity = m.equity_cents() / TICKS_PER_UNIT
+            # = Market.equity_cents() / 100, exactly (integer-valued products and sums)
+            mid2 = np.array(m._mid2, dtype=np.float64)
+            equity = (cash_cents + (pos_all.reshape(self.n_agents, -1) @ mid2) / 2.0) / TICKS_PER_UNIT
         return pos, cash, equity
 
     def context(self, agent: int) -> FeatureContext:
@@ -473,15 +535,8 @@ class FeatureEngine:
         pos, cash, equity = self.account_arrays()
         self.equity = equity
         dd, sharpe, vol = self.risk.update(equity)
-        obs = self.obs
-        if self._one_symbol:
-            obs[:, _M0:_M1] = rows[0, :_M1]
-            obs[:, _X0:_X1] = rows[0, _M1:]
-        else:
-            obs[:, _M0:_M1] = rows[self.agent_symbols, :_M1]
-            obs[:, _X0:_X1] = rows[self.agent_symbols, _M1:]
-        agent_block(
-            pos, self.position_limits, cash, self._safe_cash, self.initial_equity, equity, dd, sharpe, vol,
-            out=obs[:, _A0:_A1],
+        _fill_kernel(
+            rows, self.agent_symbols, pos, self.position_limits, cash, self._safe_cash,
+            self.initial_equity, equity, dd, sharpe, vol, self.obs,
         )
-        return obs
+        return self.obs

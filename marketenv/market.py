@@ -155,8 +155,9 @@ class Market:
         n = self.n_symbols
         self._sym_trades = [0] * n
         self._sym_volume = [0] * n
-        self._sym_high = [m // 2 for m in self._mid2]
-        self._sym_low = [(m + 1) // 2 for m in self._mid2]
+        # The bar starts at the previous mid, rounded outwards to whole ticks.
+        self._sym_high = [(m + 1) // 2 for m in self._mid2]
+        self._sym_low = [m // 2 for m in self._mid2]
         return self.tick
 
     def agent_order(self) -> np.ndarray:

@@ -158,6 +158,24 @@ def test_signal_orders_are_priced_symmetrically_about_the_mid(type_name: str, mi
     assert bid - m_buy * 100 == pytest.approx(m_sell * 100 - ask)
 
 
+EDGES = {  # (feature overrides, expected direction) around each default threshold
+    "momentum": [({"price_change_20": 0.11}, 1), ({"price_change_20": -0.11}, -1), ({"price_change_20": 0.09}, 0)],
+    "trend_follower": [({"sma_10": 41.0125}, 1), ({"sma_10": 40.9875}, -1), ({"sma_10": 41.005}, 0)],
+    "mean_reversion": [({"bb_percent_b": 1.0001}, -1), ({"bb_percent_b": -0.0001}, 1), ({"bb_percent_b": 1.0}, 0)],
+    "value_trader": [({"fair_value_deviation": -0.21}, 1), ({"fair_value_deviation": 0.21}, -1),
+                     ({"fair_value_deviation": -0.19}, 0)],
+    "macd_crossover": [({"macd_histogram": 1e-9}, 1), ({"macd_histogram": -1e-9}, -1), ({"macd_histogram": 0.0}, 0)],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("type_name", SIGNAL_TYPES)
+def test_default_thresholds(type_name: str) -> None:
+    """With default parameters each rule fires just past its documented boundary."""
+    agent = make_agent(type_name)
+    for overrides, expected in EDGES[type_name]:
+        assert direction(act(agent, neutral_obs(**overrides))) == expected, overrides
+
+
 def test_momentum_reads_its_lookback() -> None:
     agent = make_agent("momentum", {"lookback": 5, "threshold_pct": 0.3})
     assert direction(act(agent, neutral_obs(price_change_20=5.0))) == 0
@@ -342,6 +360,15 @@ def test_no_strategy_order_can_pass_its_position_limit(type_name: str, max_posit
                 buy, sell = int(a[0, 1]), int(a[1, 1])
                 assert buy >= 0 and sell >= 0
                 assert pos + buy <= max(own, pos) and pos - sell >= min(-own, pos), (pos, a.tolist())
+
+
+def test_predict_wants_exactly_one_observation() -> None:
+    agent = make_agent("noise_trader")
+    assert act(agent, neutral_obs().reshape(1, -1)).shape == ACTION_SHAPE
+    assert act(agent, neutral_obs().astype(np.float32)).shape == ACTION_SHAPE
+    for bad in (np.zeros((2, N_FEATURES)), np.zeros(N_FEATURES - 1)):
+        with pytest.raises(ValueError, match="NoiseTrader_00: observation must be one vector"):
+            agent.predict(bad)
 
 
 def test_signal_orders_helper_matches_the_kernel_rule() -> None:
