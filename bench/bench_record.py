@@ -12,7 +12,6 @@ peak RSS does not grow with ticks. Not a test: figures go in the closing note/RE
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import time

@@ -97,7 +97,8 @@ class MarketEnv(gym.Env):
     The learner's P&L change over the step: equity after the tick minus equity before
     it, equity being cash plus position marked at the mid (currency units, fees and
     slippage included). With ``normalize_reward=True`` divided by the learner's initial
-    cash. The sum of the rewards of an episode is the change of ``info["equity"]``.
+    cash. Without normalisation the rewards of an episode sum to the change of
+    ``info["equity"]``.
 
     ## Starting State
 
@@ -125,7 +126,8 @@ class MarketEnv(gym.Env):
       (0.0 if nothing filled, so that infos compare equal across identical runs);
     * ``order_status``: the fate of the order placed this step on arrival: ``none`` (no
       order), ``filled``, ``resting`` (on the book, possibly partly filled),
-      ``cancelled`` (a market order whose unfilled rest found no liquidity) or
+      ``cancelled`` (a market order whose unfilled rest found no liquidity; it may
+      have partly filled) or
       ``rejected``; ``reject_reason`` says which market rule refused it (empty
       otherwise);
     * ``equity``, ``cash`` (currency units) and ``position`` (shares) after the step.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -351,18 +349,3 @@ class MarketParallelEnv(ParallelEnv):
 def parallel_env(**kwargs: Any) -> MarketParallelEnv:
     """The PettingZoo parallel env of the market (keyword arguments as :class:`MarketParallelEnv`)."""
     return MarketParallelEnv(**kwargs)
-
-
-class _CallableModule(types.ModuleType):
-    """Keeps ``marketenv.parallel_env(**kw)`` working once this module is imported.
-
-    Importing ``marketenv.parallel_env`` makes the import system set the package attribute
-    ``marketenv.parallel_env`` to this module, shadowing the package's factory function of
-    the same name; calling the module calls :func:`parallel_env`.
-    """
-
-    def __call__(self, **kwargs: Any) -> MarketParallelEnv:
-        return parallel_env(**kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
