@@ -1,9 +1,11 @@
 """Benchmark of tree-model inference (:mod:`agents.models`); prints figures, asserts nothing.
 
 Fits a scikit-learn random forest (default: 100 trees, max depth 10, 45 features) on
-seeded synthetic data, exports it to JSON, loads it back, and times ``predict_proba`` for
-the per-tick batch of 50 agents, for a single row, and for a batch whose rows carry
-warm-up NaN, next to scikit-learn's own ``predict_proba`` on the same rows::
+seeded synthetic data, exports it to JSON, loads it back, and times the compiled
+``predict_proba`` for the per-tick batch of 50 agents (all rows distinct), for 50 equal
+rows (what the agents of one symbol pass a model that ignores their own state: walked
+once), for a single row, and for a batch whose rows carry warm-up NaN, next to
+scikit-learn's own ``predict_proba`` on the same rows::
 
     .venv/bin/python bench/bench_models.py [--trees 100] [--depth 10] [--batch 50]
 """
@@ -86,11 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     batch, _ = make_data(rng, args.batch)
     row = batch[:1].copy()
+    same = np.repeat(row, args.batch, axis=0)
     warm = batch.copy()
     warm[: max(1, args.batch // 10), :20] = np.nan  # agents still in their warm-up
     parity = max(
         float(np.abs(model.predict_proba(b) - rf.predict_proba(b)).max())
-        for b in (batch, row, warm)
+        for b in (batch, row, warm, same)
     )
 
     nodes = sum(t.n_nodes for t in model.trees)
@@ -105,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'predict_proba':<36} {'best us':>9} {'median us':>10}")
     cases = [
         (f"marketenv, {args.batch} rows", lambda: model.predict_proba(batch)),
+        (f"marketenv, {args.batch} equal rows", lambda: model.predict_proba(same)),
         ("marketenv, 1 row", lambda: model.predict_proba(row)),
         (f"marketenv, {args.batch} rows with warm-up NaN", lambda: model.predict_proba(warm)),
         (f"scikit-learn, {args.batch} rows", lambda: rf.predict_proba(batch)),

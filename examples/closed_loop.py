@@ -36,7 +36,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -130,26 +132,32 @@ def evaluation_market(path: Path, model: Path) -> Config:
     return cfg
 
 
-def evaluate(cfg: Config, seeds: Sequence[int], ticks: int) -> list[dict[str, object]]:
-    """Run the market once per seed; one row per agent and seed with its final P&L."""
-    rows: list[dict[str, object]] = []
+@dataclass(frozen=True)
+class Result:
+    """One agent's final P&L in one evaluation run."""
+
+    seed: int
+    agent: str
+    type: str
+    total_pnl: float
+    pnl_pct_of_cash: float
+
+
+def evaluate(cfg: Config, seeds: Sequence[int], ticks: int) -> list[Result]:
+    """Run the market once per seed; one result per agent and seed."""
+    rows: list[Result] = []
     for seed in seeds:
         t0 = time.perf_counter()
         sim = Simulation(cfg.with_overrides(ticks=ticks, seed=seed))
         trades = sim.run(ticks)
         pnl = sim.equity_now() - sim.features.initial_equity
         cash0 = sim.features.initial_cash
-        for spec, value, c0 in zip(sim.specs, pnl, cash0, strict=True):
-            rows.append(
-                {
-                    "seed": seed,
-                    "agent": spec.agent_name,
-                    "type": spec.type,
-                    "total_pnl": float(value),
-                    "pnl_pct_of_cash": float(value / c0 * 100.0),
-                }
-            )
-        tree = np.array([r["total_pnl"] for r in rows[-len(pnl) :] if r["type"] == "tree_agent"])
+        run = [
+            Result(seed, spec.agent_name, spec.type, float(value), float(value / c0 * 100.0))
+            for spec, value, c0 in zip(sim.specs, pnl, cash0, strict=True)
+        ]
+        rows.extend(run)
+        tree = np.array([r.total_pnl for r in run if r.type == "tree_agent"])
         print(
             f"  seed {seed}: {ticks:,} ticks, {trades:,} trades, tree agents' mean P&L "
             f"{tree.mean():+,.2f} ({time.perf_counter() - t0:.1f} s)"
@@ -157,18 +165,17 @@ def evaluate(cfg: Config, seeds: Sequence[int], ticks: int) -> list[dict[str, ob
     return rows
 
 
-def summarize(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
+def summarize(rows: Sequence[Result]) -> list[dict[str, Any]]:
     """Per agent type: statistics of the final P&L over every agent and seed."""
-    types = [t for t in TYPE_ORDER if any(r["type"] == t for r in rows)]
-    types += sorted({str(r["type"]) for r in rows} - set(types))
+    types = [t for t in TYPE_ORDER if any(r.type == t for r in rows)]
+    types += sorted({r.type for r in rows} - set(types))
     table = []
     for t in types:
-        pnl = np.array([r["total_pnl"] for r in rows if r["type"] == t], dtype=np.float64)
-        pct = np.array([r["pnl_pct_of_cash"] for r in rows if r["type"] == t], dtype=np.float64)
-        seeds = sorted({int(r["seed"]) for r in rows if r["type"] == t})  # type: ignore[call-overload]
-        per_seed = [
-            np.mean([r["total_pnl"] for r in rows if r["type"] == t and r["seed"] == s]) for s in seeds
-        ]
+        mine = [r for r in rows if r.type == t]
+        pnl = np.array([r.total_pnl for r in mine])
+        pct = np.array([r.pnl_pct_of_cash for r in mine])
+        seeds = sorted({r.seed for r in mine})
+        per_seed = [np.mean([r.total_pnl for r in mine if r.seed == s]) for s in seeds]
         table.append(
             {
                 "type": t,
@@ -187,7 +194,7 @@ def summarize(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
     return table
 
 
-def format_table(table: Sequence[dict[str, object]]) -> str:
+def format_table(table: Sequence[dict[str, Any]]) -> str:
     """The summary as fixed-width text."""
     head = (
         f"{'type':<15} {'n':>4} {'mean':>10} {'median':>10} {'std':>9} {'min':>10} {'max':>10} "
@@ -203,7 +210,7 @@ def format_table(table: Sequence[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: Sequence[dict[str, object]], table: Sequence[dict[str, object]], path: Path, title: str) -> None:
+def plot(rows: Sequence[Result], table: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     """Box plot of the final P&L per type, one dot per agent and seed."""
     import matplotlib
 
@@ -211,7 +218,7 @@ def plot(rows: Sequence[dict[str, object]], table: Sequence[dict[str, object]], 
     import matplotlib.pyplot as plt
 
     types = [str(r["type"]) for r in table]
-    data = [np.array([r["total_pnl"] for r in rows if r["type"] == t], dtype=np.float64) for t in types]
+    data = [np.array([r.total_pnl for r in rows if r.type == t]) for t in types]
     fig, ax = plt.subplots(figsize=(10, 5.5))
     major, minor = (int(v) for v in matplotlib.__version__.split(".")[:2])
     horizontal = {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
@@ -224,8 +231,7 @@ def plot(rows: Sequence[dict[str, object]], table: Sequence[dict[str, object]], 
         ax.scatter([values.mean()], [i], marker="D", s=40, color="black", zorder=3)
     ax.set_yticks(range(1, len(types) + 1), types)
     ax.axvline(0.0, color="grey", lw=0.8)
-    ax.set_xscale("symlog", linthresh=100.0)
-    ax.set_xlabel("final total_pnl per agent and seed (currency units, symlog; diamond = mean)")
+    ax.set_xlabel("final total_pnl per agent and seed (currency units; diamond = mean)")
     ax.set_title(title)
     ax.invert_yaxis()
     fig.tight_layout()

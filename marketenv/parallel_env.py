@@ -228,6 +228,55 @@ class MarketParallelEnv(ParallelEnv):
             self.agents = []
         return obs, rewards, terms, truncs, infos
 
+    def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """Batched step without per-agent dicts: the same tick as :meth:`step`.
+
+        For drivers that hold every agent's action in one array (a vectorised crowd,
+        ``marketenv --headless-record``). Agents are rows in id order
+        (``possible_agents``); rows of terminated agents are ignored.
+
+        Args:
+            actions: ``(n_agents, 2, 3)`` integer order actions.
+
+        Returns:
+            ``(obs, rewards, terminated, truncated)``: next observations ``(n_agents, F)``
+            (a copy), rewards ``(n_agents,)``, which agents were terminated by this step
+            ``(n_agents,)`` bool, and whether the episode was truncated.
+
+        Raises:
+            InvalidActionError: Wrong shape or dtype, or a value outside the action space
+                (naming the first offending agent).
+            ResetNeeded: The episode has ended or never started.
+        """
+        sim = self._sim
+        if sim is None or not self.agents:
+            raise ResetNeeded("step_array() called before reset() or after the episode ended; call reset()")
+        a = np.asarray(actions)
+        if a.shape != (self._n, *ACTION_SHAPE):
+            raise InvalidActionError(f"actions shape {a.shape} must be ({self._n}, 2, 3): one row per agent, in id order")
+        if a.dtype != np.int64:
+            a = self._coerce(self.possible_agents, list(a), a)
+        flat = a.reshape(self._n, _FLAT)
+        if (flat < self._low).any() or (flat > self._high).any():
+            j = int(np.argmax(((flat < self._low) | (flat > self._high)).any(axis=1)))
+            raise InvalidActionError(
+                f"{self.possible_agents[j]}: action {flat[j].reshape(ACTION_SHAPE).tolist()} is outside the action space"
+            )
+        tr = self._advance(a.copy())
+        self._cycles += 1
+        truncated = self._cycles >= self.max_cycles
+        reward = tr.rewards
+        if self.normalize_reward:
+            reward = reward / self._reward_divisor
+        dead = (tr.equity_after <= 0) & self._alive
+        if dead.any():
+            self._alive &= ~dead
+            self._live_ids = np.flatnonzero(self._alive).tolist()
+            self.agents = [self.possible_agents[i] for i in self._live_ids]
+        if truncated:
+            self.agents = []
+        return sim.features.obs.copy(), reward, dead, truncated
+
     def close(self) -> None:
         """Drop the simulation."""
         self._sim = None

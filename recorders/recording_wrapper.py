@@ -36,10 +36,14 @@ _POS = FEATURE_INDEX["position"]
 _CASH = FEATURE_INDEX["cash"]
 _PNL = FEATURE_INDEX["total_pnl"]
 _EQ = FEATURE_INDEX["equity"]
+_NEXT = np.array([_MID, _POS, _PNL, _CASH, _EQ])
 
 
 class TransitionRecorder:
     """Turns market transitions into recording rows and hands them to the writer.
+
+    Rows are queued per tick and handed to the writer ``BLOCK_TICKS`` ticks at a time
+    (one call per block instead of one per tick); :meth:`close` writes what is queued.
 
     Args:
         output: The Parquet file to write.
@@ -48,6 +52,8 @@ class TransitionRecorder:
         extra_flags: More recording flags for the metadata (e.g. the command line).
         row_group_size: Rows per Parquet row group.
     """
+
+    BLOCK_TICKS = 64
 
     def __init__(
         self,
@@ -76,6 +82,8 @@ class TransitionRecorder:
         ic = np.asarray(sim.market.initial_cash, dtype=np.float64) / 100.0
         self._norm = np.where(ic > 0, ic, 1.0)
         self.rows = 0
+        """Rows recorded so far (queued or written)."""
+        self._pending: list[tuple] = []
 
     def record(
         self,
@@ -84,49 +92,75 @@ class TransitionRecorder:
         obs_after: np.ndarray,
         agents: np.ndarray | Sequence[int] | None = None,
     ) -> None:
-        """Write the rows of one transition.
+        """Queue the rows of one transition (written in blocks of ``BLOCK_TICKS`` ticks).
 
         Args:
             transition: The finished tick.
-            obs_before: All agents' features at its start ``(n_agents, F)``.
+            obs_before: All agents' features at its start ``(n_agents, F)``; kept, so pass
+                a copy that is not modified later.
             obs_after: All agents' features after it ``(n_agents, F)``.
             agents: Agent ids to record, ascending (default: all).
         """
         tr = transition
-        action, qty, price = tr.encoded_actions()
+        action, qty, price = tr.encoded
         reward = tr.rewards
-        cols = {
-            "tick": np.uint64(tr.tick),
-            "agent_id": self._ids,
-            "agent_name": self._name_codes,
-            "symbol": self._sym_codes,
-            "action": action,
-            "action_quantity": qty,
-            "action_price": price,
-            "fill_quantity": tr.fill_quantity.astype(np.float64),
-            "fill_price": tr.fill_price,
-            "reward": reward,
-            "reward_normalized": reward / self._norm,
-            "next_mid_price": obs_after[:, _MID],
-            "next_position": obs_after[:, _POS],
-            "next_pnl": obs_after[:, _PNL],
-            "next_cash": obs_after[:, _CASH],
-            "next_equity": obs_after[:, _EQ],
-        }
+        after = obs_after[:, _NEXT]
         feats = obs_before
+        cols = (action, qty, price, tr.fill_quantity, tr.fill_price, reward)
         if agents is not None:
             idx = np.asarray(agents, dtype=np.int64)
-            cols = {k: (v if np.ndim(v) == 0 else v[idx]) for k, v in cols.items()}
+            cols = tuple(c[idx] for c in cols)
+            after = after[idx]
             feats = feats[idx]
-        self.writer.write(cols, features=feats)
-        self.rows += feats.shape[0]
+            ids, names, syms, norm = self._ids[idx], self._name_codes[idx], self._sym_codes[idx], self._norm[idx]
+        else:
+            ids, names, syms, norm = self._ids, self._name_codes, self._sym_codes, self._norm
+        n = feats.shape[0]
+        self._pending.append((np.full(n, tr.tick, dtype=np.uint64), ids, names, syms, norm, cols, after, feats))
+        self.rows += n
+        if len(self._pending) >= self.BLOCK_TICKS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the queued rows to the writer."""
+        p = self._pending
+        if not p:
+            return
+        self._pending = []
+        cat = np.concatenate
+        cols = [cat([x[5][j] for x in p]) for j in range(6)]
+        after = cat([x[6] for x in p])
+        reward = cols[5]
+        self.writer.write(
+            {
+                "tick": cat([x[0] for x in p]),
+                "agent_id": cat([x[1] for x in p]),
+                "agent_name": cat([x[2] for x in p]),
+                "symbol": cat([x[3] for x in p]),
+                "action": cols[0],
+                "action_quantity": cols[1],
+                "action_price": cols[2],
+                "fill_quantity": cols[3].astype(np.float64),
+                "fill_price": cols[4],
+                "reward": reward,
+                "reward_normalized": reward / cat([x[4] for x in p]),
+                "next_mid_price": after[:, 0],
+                "next_position": after[:, 1],
+                "next_pnl": after[:, 2],
+                "next_cash": after[:, 3],
+                "next_equity": after[:, 4],
+            },
+            features=cat([x[7] for x in p]),
+        )
 
     def close(self) -> Path:
-        """Finish the file and move it into place; returns its path."""
+        """Write what is queued, finish the file and move it into place; returns its path."""
+        self.flush()
         return self.writer.close()
 
     def abort(self) -> None:
         """Drop the temporary file (the target path is never touched)."""
+        self._pending = []
         self.writer.abort()
 
 
@@ -173,6 +207,19 @@ class ParallelRecordingWrapper:
             self.recorder.record(
                 u.last_transition, before, sim.features.obs, None if len(live) == n else live
             )
+        return out
+
+    def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """:meth:`MarketParallelEnv.step_array`, recorded."""
+        u = self.unwrapped
+        sim = u.simulation
+        record = self.schedule.should_record(sim.tick)
+        if record:
+            before = sim.features.obs.copy()
+            live = u._alive.copy()
+        out = self.env.step_array(actions)
+        if record and self.recorder is not None:
+            self.recorder.record(u.last_transition, before, sim.features.obs, None if live.all() else np.flatnonzero(live))
         return out
 
     def close(self) -> Path | None:

@@ -60,7 +60,6 @@ def run_recording(
     rec.reset(seed=cfg.simulation.seed)
     u = env
     sim = u.simulation
-    names = u.possible_agents
     recorder = rec.recorder
     assert recorder is not None
     writer = recorder.writer
@@ -79,9 +78,7 @@ def run_recording(
     interrupted = False
     try:
         while done < ticks:
-            stacked = sim.features.obs
-            acts = sim.crowd_actions(stacked)
-            rec.step(dict(zip(names, acts, strict=True)))
+            rec.step_array(sim.crowd_actions(sim.features.obs))
             done += 1
             if done & 63 == 0:
                 prog.update(done)
