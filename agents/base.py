@@ -35,7 +35,6 @@ from agents import kernels
 from agents.kernels import N_UNIFORMS
 from marketenv.actions import ACTION_SHAPE, IOC, LIMIT, MARKET
 from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
-from marketenv.types import TICKS_PER_UNIT
 
 BLOCK = 64
 """Ticks of random numbers drawn per refill of an agent's random block."""
@@ -223,77 +222,3 @@ class AgentGroup:
     def next_uniforms(self) -> np.ndarray:
         """This tick's ``(n, D)`` uniforms (for callers that split ``decide``)."""
         return self._random.next()
-
-
-# --------------------------------------------------------------------- shared pieces
-def ref_ticks(mid: np.ndarray) -> np.ndarray:
-    """The market's integer reference price (``floor`` of the mid, ticks) from the mid feature.
-
-    The mid is a multiple of half a tick; the +0.25 guards against float rounding.
-    """
-    return np.floor(mid * TICKS_PER_UNIT + 0.25)
-
-
-def empty_actions(n: int) -> np.ndarray:
-    """``n`` hold actions."""
-    return np.zeros((n, *ACTION_SHAPE), dtype=np.int64)
-
-
-def signal_orders(
-    signal: np.ndarray,
-    qty: np.ndarray,
-    position: np.ndarray,
-    limit: np.ndarray | int,
-    order_type: np.ndarray | int,
-    aggression_ticks: np.ndarray | int,
-    mid: np.ndarray | None = None,
-) -> np.ndarray:
-    """Turn per-agent signals (+1 buy, -1 sell, 0 hold) into order actions.
-
-    Prices are symmetric about the mid (the same rule as the compiled kernel): a buy at
-    ``floor(mid + aggression_ticks)``, a sell at ``ceil(mid - aggression_ticks)`` (ticks),
-    so a positive aggression crosses the spread by the same amount on both sides. As
-    offsets from the reference ``floor(mid)`` that is ``+aggression`` for a buy and
-    ``-aggression`` for a sell, plus one tick when the mid is on a half tick. Quantities
-    are capped by the position limit; market orders carry offset 0; an agent whose
-    position (or mid) is not finite holds. Every argument after ``position`` may be a scalar or a per-agent array.
-
-    Args:
-        signal: ``(n,)`` ints.
-        qty: ``(n,)`` desired sizes.
-        position: ``(n,)`` current positions.
-        limit: Position limits.
-        order_type: Action types (``LIMIT``, ``IOC`` or ``MARKET``).
-        aggression_ticks: Ticks through the mid.
-        mid: ``(n,)`` mid prices (currency units); ``None`` treats every mid as whole ticks.
-    """
-    n = signal.shape[0]
-    acts = np.zeros((n, *ACTION_SHAPE), dtype=np.int64)
-    position = np.asarray(position, dtype=np.float64)
-    ok = np.isfinite(position)
-    if mid is not None:
-        ok &= np.isfinite(mid) & (mid > 0)
-    room = np.where(signal > 0, limit - position, limit + position)
-    q = np.where(ok, np.minimum(qty, np.where(ok, room, 0.0)), 0.0).astype(np.int64)
-    nz = np.flatnonzero((signal != 0) & (q > 0))
-    if nz.size == 0:
-        return acts
-    s = signal[nz]
-    row = (s < 0).astype(np.int64)
-    aggr = aggression_ticks if np.ndim(aggression_ticks) == 0 else aggression_ticks[nz]
-    offset = s * aggr
-    if mid is not None:
-        odd = (np.floor(mid[nz] * 200.0 + 0.5) % 2).astype(np.int64)
-        offset = offset + np.where(s < 0, odd, 0)
-    otype = order_type if np.ndim(order_type) == 0 else order_type[nz]
-    acts[nz, row, 0] = otype
-    acts[nz, row, 1] = q[nz]
-    acts[nz, row, 2] = np.where(otype == MARKET, 0, offset)
-    return acts
-
-
-def threshold_signal(x: np.ndarray, upper: float, lower: float) -> np.ndarray:
-    """+1 where ``x > upper``, -1 where ``x < lower``, else 0 (NaN gives 0)."""
-    s = (x > upper).astype(np.int64)
-    s -= x < lower
-    return s

@@ -167,6 +167,32 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
             _orders(sig, qty, pos, p[2], int(p[3]), int(p[4]), odd, o)
 
 
+@nb.njit(cache=True)
+def signal_actions(obs: np.ndarray, u: np.ndarray, sig: np.ndarray, params: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out (n, 6)`` from signals computed elsewhere (model-driven agents).
+
+    The same sizing, capping and pricing as the compiled signal strategies: act with
+    probability ``activity``, a size uniform in ``1..quantity``, capped by the limit,
+    priced ``aggression_ticks`` through the mid. ``params`` is one packed signal-strategy
+    vector shared by all ``n`` agents.
+    """
+    for i in range(obs.shape[0]):
+        o = out[i]
+        for j in range(6):
+            o[j] = 0
+        row = obs[i]
+        pos = row[_POS]
+        mid = row[_MID]
+        if not (math.isfinite(pos) and math.isfinite(mid) and mid > 0.0):
+            continue
+        if u[i, 0] >= params[0]:
+            continue
+        mid2 = math.floor(mid * 200.0 + 0.5)
+        odd = int(mid2 - 2.0 * math.floor(mid2 / 2.0))
+        qty = math.floor(u[i, 1] * params[1]) + 1.0
+        _orders(int(sig[i]), qty, pos, params[2], int(params[3]), int(params[4]), odd, o)
+
+
 def warm_up() -> None:
     """Compile (or load from cache) the kernel now rather than inside the first tick."""
     decide(

@@ -13,12 +13,13 @@ Every signal is NaN-safe: while the feature a strategy reads is NaN (warm-up), i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from agents import kernels
-from agents.base import MID, ORDER_TYPES, POS, F, Strategy, signal_orders
+from agents.base import ORDER_TYPES, F, Strategy
+from marketenv.actions import ACTION_SHAPE
 
 
 @dataclass(frozen=True)
@@ -111,14 +112,15 @@ class PySignalStrategy(SignalStrategy):
         """+1 / -1 / 0 per row of ``obs``."""
         raise NotImplementedError
 
+    def __init__(self, params: Any, position_limit: int) -> None:
+        super().__init__(params, position_limit)
+        self._packed = np.asarray(self.pack(), dtype=np.float64)
+
     def decide(self, obs: np.ndarray, u: np.ndarray) -> np.ndarray:
-        p = self.params
-        sig = self.signal(obs)
-        sig[u[:, 0] >= p.activity] = 0
-        qty = np.floor(u[:, 1] * p.quantity) + 1.0
-        return signal_orders(
-            sig, qty, obs[:, POS], self.limit, self.action_type, p.aggression_ticks, obs[:, MID]
-        )
+        sig = np.ascontiguousarray(self.signal(obs), dtype=np.int64)
+        out = np.empty((obs.shape[0], 6), dtype=np.int64)
+        kernels.signal_actions(np.ascontiguousarray(obs, dtype=np.float64), np.ascontiguousarray(u), sig, self._packed, out)
+        return out.reshape(-1, *ACTION_SHAPE)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,17 @@ def bench_parallel_crowd(cfg: Config, steps: int) -> tuple[int, float]:
     return steps, time.perf_counter() - t0
 
 
+def bench_parallel_array(cfg: Config, steps: int) -> tuple[int, float]:
+    """Ticks of the parallel env through the batched ``step_array`` (no per-agent dicts)."""
+    env = MarketParallelEnv(cfg, max_cycles=steps)
+    env.reset(seed=cfg.simulation.seed)
+    sim = env.unwrapped.simulation
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        env.step_array(sim.crowd_actions(sim.features.obs))
+    return steps, time.perf_counter() - t0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print one line per row.
 
@@ -106,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="a config TOML (default: the built-in 50 agents)")
     p.add_argument(
         "--only",
-        choices=("headless", "env", "limit", "make", "policies", "crowd"),
+        choices=("headless", "env", "limit", "make", "policies", "crowd", "array"),
         action="append",
         help="run only these rows (repeatable)",
     )
@@ -120,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("make", "gym.make MarketEnv discrete", lambda: bench_market_env(gym.make(marketenv.ENV_ID, config=cfg), n)),
         ("policies", "parallel env, rule_based_policies", lambda: bench_parallel_policies(cfg, n)),
         ("crowd", "parallel env, vectorised crowd", lambda: bench_parallel_crowd(cfg, n)),
+        ("array", "parallel env, step_array", lambda: bench_parallel_array(cfg, n)),
     ]
     print(f"config: {args.config or 'default'} ({cfg.n_agents} agents, {len(cfg.symbols)} symbol(s)); "
           f"{n:,} steps per run, best of {args.repeat}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.base import AgentSpec, RuleBasedAgent, Strategy, signal_orders
+from agents.base import AgentSpec, RuleBasedAgent, Strategy
 from agents.crowd import Crowd
 from agents.market_maker import MarketMaker
 from agents.noise_trader import NoiseTrader
@@ -371,13 +371,20 @@ def test_predict_wants_exactly_one_observation() -> None:
             agent.predict(bad)
 
 
-def test_signal_orders_helper_matches_the_kernel_rule() -> None:
-    """The numpy helper used by model-driven agents prices and caps like the kernel."""
-    sig = np.array([1, -1, 1, -1, 0, 1])
-    qty = np.array([10.0, 10.0, 10.0, 10.0, 10.0, 10.0])
-    pos = np.array([0.0, 0.0, 95.0, -98.0, 0.0, np.nan])
-    mid = np.array([41.0, 41.005, 41.005, 41.0, 41.0, 41.0])
-    acts = signal_orders(sig, qty, pos, 100, IOC, 2, mid)
+def test_signal_actions_kernel_for_model_driven_agents() -> None:
+    """Signals from a model are sized, capped and priced by the shared compiled rule."""
+    from agents import kernels
+
+    sig = np.array([1, -1, 1, -1, 0, 1], dtype=np.int64)
+    obs = np.zeros((6, N_FEATURES))
+    obs[:, F["position"]] = [0.0, 0.0, 95.0, -98.0, 0.0, np.nan]
+    obs[:, F["mid_price"]] = [41.0, 41.005, 41.005, 41.0, 41.0, 41.0]
+    u = np.zeros((6, 5))
+    u[:, 1] = 0.95  # size floor(0.95 * 10) + 1 = 10
+    params = np.array([1.0, 10.0, 100.0, IOC, 2.0, 0.0, 0.0, 0.0])
+    out = np.empty((6, 6), dtype=np.int64)
+    kernels.signal_actions(obs, u, sig, params, out)
+    acts = out.reshape(6, 2, 3)
     assert acts[0].tolist() == [[IOC, 10, 2], [0, 0, 0]]
     assert acts[1].tolist() == [[0, 0, 0], [IOC, 10, -1]]  # ceil(4100.5 - 2) = 4099 = ref - 1
     assert acts[2].tolist() == [[IOC, 5, 2], [0, 0, 0]]
