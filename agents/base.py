@@ -218,7 +218,3 @@ class AgentGroup:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions ``(n, 2, 3)`` for the group's observation rows ``(n, F)``."""
         return self.strategy.decide(obs, self._random.next())
-
-    def next_uniforms(self) -> np.ndarray:
-        """This tick's ``(n, D)`` uniforms (for callers that split ``decide``)."""
-        return self._random.next()
