@@ -200,7 +200,11 @@ def test_ctrl_c_leaves_a_valid_file(tmp_path: Path) -> None:
          "--ticks", "1000000", "--record-warmup", "0", "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(6)
+    deadline = time.monotonic() + 60
+    while not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]:  # the recording has started
+        assert p.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(2.0)
     assert out.read_bytes() == b"old"  # untouched while recording
     p.send_signal(signal.SIGINT)
     stdout, stderr = p.communicate(timeout=60)
