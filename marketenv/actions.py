@@ -68,6 +68,7 @@ class ActionOutcome(NamedTuple):
 
 
 NO_OUTCOME = ActionOutcome(0, 0, 0, 0, -1, -1, "", 0)
+_new_tuple = tuple.__new__  # builds the NamedTuple without its Python-level __new__ frame
 _REJECTED = int(OrderStatus.REJECTED)
 _RESTING = int(OrderStatus.RESTING)
 MAX_OFFSET = 10_000
@@ -99,7 +100,7 @@ def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> Act
     bt, bq, bo, st, sq, so = a
     if bt == NONE and st == NONE:
         return NO_OUTCOME
-    ref = market.reference_price(symbol)
+    ref = market._ref[symbol]
     keep_b = keep_s = False
     if bt == LIMIT and bq > 0:
         keep_b = market.single_resting(agent, symbol, 1) == (ref + bo, bq)
@@ -131,8 +132,9 @@ def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> Act
             reasons.append("sell rejected: " + reason)
         else:
             placed_s = sq
-    return ActionOutcome(
-        placed_b, placed_s, price_b, price_s, status_b, status_s, "; ".join(reasons), market.mid2(symbol)
+    return _new_tuple(
+        ActionOutcome,
+        (placed_b, placed_s, price_b, price_s, status_b, status_s, "; ".join(reasons), market._mid2[symbol]),
     )
 
 

@@ -429,14 +429,22 @@ class Market:
 
     def cancel_side(self, agent: int, symbol: int, side: int) -> int:
         """Cancel all of an agent's resting orders on one side of a symbol; returns shares."""
-        ids = self._resting_ids[agent * self.n_symbols + symbol][side < 0]
+        k = agent * self.n_symbols + symbol
+        ids = self._resting_ids[k][side < 0]
         if not ids:
             return 0
-        total = 0
         book = self.books[symbol]
-        for oid in sorted(ids):
+        orders = self._orders
+        total = 0
+        for oid in sorted(ids) if len(ids) > 1 else tuple(ids):
             total += book.cancel(oid)
-            self._forget(oid)
+            _a, _s, _side, _p, remaining, reserve = orders.pop(oid)
+            if side > 0:
+                self._open_buy[k] -= remaining
+                self._reserved[agent] -= reserve
+            else:
+                self._open_sell[k] -= remaining
+        ids.clear()
         return total
 
     def resting_orders(self, agent: int, symbol: int) -> list[tuple[int, int, int, int]]:

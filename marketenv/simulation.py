@@ -236,13 +236,14 @@ class Simulation:
 
     def fills(self) -> tuple[np.ndarray, np.ndarray]:
         """Signed shares and notional (currency units) each agent traded in the current tick."""
-        qty = np.zeros(self.n_agents, dtype=np.int64)
-        notional = np.zeros(self.n_agents, dtype=np.int64)
+        n = self.n_agents
         trades = self.market.trades
-        if trades:
-            t = np.array([(tr.buyer, tr.seller, tr.quantity, tr.price) for tr in trades], dtype=np.int64)
-            np.add.at(qty, t[:, 0], t[:, 2])
-            np.add.at(qty, t[:, 1], -t[:, 2])
-            np.add.at(notional, t[:, 0], t[:, 2] * t[:, 3])
-            np.add.at(notional, t[:, 1], t[:, 2] * t[:, 3])
-        return qty, notional.astype(np.float64) / TICKS_PER_UNIT
+        if not trades:
+            return np.zeros(n, dtype=np.int64), np.zeros(n)
+        t = np.array(trades, dtype=np.int64)  # Trade fields: tick, symbol, price, quantity, buyer, seller, ...
+        q = t[:, 3].astype(np.float64)  # exact: share counts and cent notionals stay far below 2**53
+        cents = q * t[:, 2]
+        buyer, seller = t[:, 4], t[:, 5]
+        qty = np.bincount(buyer, weights=q, minlength=n) - np.bincount(seller, weights=q, minlength=n)
+        notional = np.bincount(buyer, weights=cents, minlength=n) + np.bincount(seller, weights=cents, minlength=n)
+        return qty.astype(np.int64), notional / TICKS_PER_UNIT
