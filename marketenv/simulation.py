@@ -118,13 +118,18 @@ class Transition:
     @functools.cached_property
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(action int8, action_quantity, action_price)`` per agent (see :func:`encode_action`)."""
-        n = len(self.outcomes)
+        outcomes = self.outcomes
+        n = len(outcomes)
         action = np.zeros(n, dtype=np.int8)
         qty = np.zeros(n)
         price = np.full(n, np.nan)
-        for i, o in enumerate(self.outcomes):
-            if o is not NO_OUTCOME:
-                action[i], qty[i], price[i] = encode_action(o)
+        acted = [i for i in range(n) if outcomes[i] is not NO_OUTCOME]
+        if acted:
+            enc = [encode_action(outcomes[i]) for i in acted]
+            a, q, p = zip(*enc, strict=True)
+            action[acted] = a
+            qty[acted] = q
+            price[acted] = p
         return action, qty, price
 
     def encoded_actions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
