@@ -42,8 +42,12 @@ _NEXT = np.array([_MID, _POS, _PNL, _CASH, _EQ])
 class TransitionRecorder:
     """Turns market transitions into recording rows and hands them to the writer.
 
-    Rows are queued per tick and handed to the writer ``BLOCK_TICKS`` ticks at a time
-    (one call per block instead of one per tick); :meth:`close` writes what is queued.
+    Rows are staged in preallocated arrays and handed to the writer ``BLOCK_TICKS``
+    ticks at a time (one writer call per block instead of one per tick). A transition
+    is recorded in two halves: :meth:`capture` before the tick (copies the ``f_``
+    features straight into the staging block) and :meth:`commit` after it;
+    :meth:`record` does both for callers that kept the observations themselves.
+    :meth:`close` writes what is staged.
 
     Args:
         output: The Parquet file to write.
@@ -76,14 +80,70 @@ class TransitionRecorder:
             },
             row_group_size=row_group_size,
         )
+        n = len(sim.specs)
         self._ids = np.array([s.agent_id for s in sim.specs], dtype=np.uint64)
-        self._name_codes = np.arange(len(sim.specs), dtype=np.int32)
+        self._name_codes = np.arange(n, dtype=np.int32)
         self._sym_codes = sim.agent_symbols.astype(np.int32)
         ic = np.asarray(sim.market.initial_cash, dtype=np.float64) / 100.0
         self._norm = np.where(ic > 0, ic, 1.0)
         self.rows = 0
-        """Rows recorded so far (queued or written)."""
-        self._pending: list[tuple] = []
+        """Rows recorded so far (staged or written)."""
+        cap = self.BLOCK_TICKS * n
+        self._feats = np.empty((cap, len(FEATURE_NAMES)))
+        self._tick = np.empty(cap, dtype=np.uint64)
+        self._agent = np.empty(cap, dtype=np.int64)
+        self._action = np.empty(cap, dtype=np.int8)
+        self._f64 = np.empty((cap, 11))  # qty, price, fill q, fill p, reward, reward_norm, 5 next_
+        self._n = 0
+        self._open: tuple[int, np.ndarray | None] | None = None
+
+    def capture(self, obs_before: np.ndarray, agents: np.ndarray | Sequence[int] | None = None) -> None:
+        """Stage the ``f_`` features of the tick about to run (call before the step).
+
+        Args:
+            obs_before: All agents' features at the start of the tick ``(n_agents, F)``.
+            agents: Agent ids to record, ascending (default: all).
+        """
+        idx = None if agents is None else np.asarray(agents, dtype=np.int64)
+        k = obs_before.shape[0] if idx is None else idx.shape[0]
+        if self._n + k > self._feats.shape[0]:
+            self.flush()
+        lo = self._n
+        if idx is None:
+            self._feats[lo : lo + k] = obs_before
+        else:
+            np.take(obs_before, idx, axis=0, out=self._feats[lo : lo + k])
+        self._open = (k, idx)
+
+    def commit(self, transition: Transition, obs_after: np.ndarray) -> None:
+        """Stage the rest of the rows whose features :meth:`capture` took (call after the step).
+
+        Args:
+            transition: The finished tick.
+            obs_after: All agents' features after it ``(n_agents, F)``.
+        """
+        if self._open is None:
+            raise RuntimeError("commit() without capture(): capture the observations before the step")
+        k, idx = self._open
+        self._open = None
+        tr = transition
+        lo, hi = self._n, self._n + k
+        action, qty, price = tr.encoded
+        sel = slice(None) if idx is None else idx
+        out = self._f64[lo:hi]
+        reward = tr.rewards[sel]
+        self._tick[lo:hi] = tr.tick
+        self._agent[lo:hi] = self._ids[sel]
+        self._action[lo:hi] = action[sel]
+        out[:, 0] = qty[sel]
+        out[:, 1] = price[sel]
+        out[:, 2] = tr.fill_quantity[sel]
+        out[:, 3] = tr.fill_price[sel]
+        out[:, 4] = reward
+        np.divide(reward, self._norm[sel], out=out[:, 5])
+        out[:, 6:] = obs_after[sel][:, _NEXT] if idx is not None else obs_after[:, _NEXT]
+        self._n = hi
+        self.rows += k
 
     def record(
         self,
@@ -92,75 +152,57 @@ class TransitionRecorder:
         obs_after: np.ndarray,
         agents: np.ndarray | Sequence[int] | None = None,
     ) -> None:
-        """Queue the rows of one transition (written in blocks of ``BLOCK_TICKS`` ticks).
+        """Stage the rows of one transition (:meth:`capture` then :meth:`commit`).
 
         Args:
             transition: The finished tick.
-            obs_before: All agents' features at its start ``(n_agents, F)``; kept, so pass
-                a copy that is not modified later.
+            obs_before: All agents' features at its start ``(n_agents, F)``.
             obs_after: All agents' features after it ``(n_agents, F)``.
             agents: Agent ids to record, ascending (default: all).
         """
-        tr = transition
-        action, qty, price = tr.encoded
-        reward = tr.rewards
-        after = obs_after[:, _NEXT]
-        feats = obs_before
-        cols = (action, qty, price, tr.fill_quantity, tr.fill_price, reward)
-        if agents is not None:
-            idx = np.asarray(agents, dtype=np.int64)
-            cols = tuple(c[idx] for c in cols)
-            after = after[idx]
-            feats = feats[idx]
-            ids, names, syms, norm = self._ids[idx], self._name_codes[idx], self._sym_codes[idx], self._norm[idx]
-        else:
-            ids, names, syms, norm = self._ids, self._name_codes, self._sym_codes, self._norm
-        n = feats.shape[0]
-        self._pending.append((np.full(n, tr.tick, dtype=np.uint64), ids, names, syms, norm, cols, after, feats))
-        self.rows += n
-        if len(self._pending) >= self.BLOCK_TICKS:
-            self.flush()
+        self.capture(obs_before, agents)
+        self.commit(transition, obs_after)
 
     def flush(self) -> None:
-        """Hand the queued rows to the writer."""
-        p = self._pending
-        if not p:
+        """Hand the staged rows to the writer."""
+        n = self._n
+        if n == 0:
             return
-        self._pending = []
-        cat = np.concatenate
-        cols = [cat([x[5][j] for x in p]) for j in range(6)]
-        after = cat([x[6] for x in p])
-        reward = cols[5]
+        f = self._f64
+        agent = self._agent[:n]
         self.writer.write(
             {
-                "tick": cat([x[0] for x in p]),
-                "agent_id": cat([x[1] for x in p]),
-                "agent_name": cat([x[2] for x in p]),
-                "symbol": cat([x[3] for x in p]),
-                "action": cols[0],
-                "action_quantity": cols[1],
-                "action_price": cols[2],
-                "fill_quantity": cols[3].astype(np.float64),
-                "fill_price": cols[4],
-                "reward": reward,
-                "reward_normalized": reward / cat([x[4] for x in p]),
-                "next_mid_price": after[:, 0],
-                "next_position": after[:, 1],
-                "next_pnl": after[:, 2],
-                "next_cash": after[:, 3],
-                "next_equity": after[:, 4],
+                "tick": self._tick[:n],
+                "agent_id": self._ids[agent],
+                "agent_name": self._name_codes[agent],
+                "symbol": self._sym_codes[agent],
+                "action": self._action[:n],
+                "action_quantity": f[:n, 0],
+                "action_price": f[:n, 1],
+                "fill_quantity": f[:n, 2],
+                "fill_price": f[:n, 3],
+                "reward": f[:n, 4],
+                "reward_normalized": f[:n, 5],
+                "next_mid_price": f[:n, 6],
+                "next_position": f[:n, 7],
+                "next_pnl": f[:n, 8],
+                "next_cash": f[:n, 9],
+                "next_equity": f[:n, 10],
             },
-            features=cat([x[7] for x in p]),
+            features=self._feats[:n],
         )
+        self._n = 0
 
     def close(self) -> Path:
-        """Write what is queued, finish the file and move it into place; returns its path."""
+        """Write what is staged, finish the file and move it into place; returns its path."""
+        self._open = None
         self.flush()
         return self.writer.close()
 
     def abort(self) -> None:
         """Drop the temporary file (the target path is never touched)."""
-        self._pending = []
+        self._n = 0
+        self._open = None
         self.writer.abort()
 
 
@@ -197,29 +239,26 @@ class ParallelRecordingWrapper:
     def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:
         u = self.unwrapped
         sim = u.simulation
-        record = self.schedule.should_record(sim.tick)
+        record = self.recorder is not None and self.schedule.should_record(sim.tick)
         if record:
-            before = sim.features.obs.copy()
             live = np.array(sorted(u.agent_name_mapping[a] for a in u.agents), dtype=np.int64)
+            self.recorder.capture(sim.features.obs, None if len(live) == sim.n_agents else live)
         out = self.env.step(actions)
-        if record and self.recorder is not None:
-            n = sim.n_agents
-            self.recorder.record(
-                u.last_transition, before, sim.features.obs, None if len(live) == n else live
-            )
+        if record:
+            self.recorder.commit(u.last_transition, sim.features.obs)
         return out
 
     def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """:meth:`MarketParallelEnv.step_array`, recorded."""
         u = self.unwrapped
         sim = u.simulation
-        record = self.schedule.should_record(sim.tick)
+        record = self.recorder is not None and self.schedule.should_record(sim.tick)
         if record:
-            before = sim.features.obs.copy()
-            live = u._alive.copy()
+            alive = u._alive
+            self.recorder.capture(sim.features.obs, None if alive.all() else np.flatnonzero(alive))
         out = self.env.step_array(actions)
-        if record and self.recorder is not None:
-            self.recorder.record(u.last_transition, before, sim.features.obs, None if live.all() else np.flatnonzero(live))
+        if record:
+            self.recorder.commit(u.last_transition, sim.features.obs)
         return out
 
     def close(self) -> Path | None:
@@ -254,12 +293,12 @@ class GymRecordingWrapper(gym.Wrapper):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         u = self.env.unwrapped
         sim = u._sim
-        record = sim is not None and self.schedule.should_record(sim.tick)
+        record = sim is not None and self.recorder is not None and self.schedule.should_record(sim.tick)
         if record:
-            before = sim.features.obs.copy()
+            self.recorder.capture(sim.features.obs, [u.agent_id])
         out = self.env.step(action)
-        if record and self.recorder is not None:
-            self.recorder.record(u.last_transition, before, sim.features.obs, [u.agent_id])
+        if record:
+            self.recorder.commit(u.last_transition, sim.features.obs)
         return out
 
     def close(self) -> None:
