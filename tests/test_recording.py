@@ -236,3 +236,29 @@ def test_recording_wrapper_on_gym_env(tmp_path: Path) -> None:
     df = pl.read_parquet(tmp_path / "g.parquet")
     assert df["agent_id"].n_unique() == 1 and df["tick"].min() == 110
     assert json.loads(json.dumps(read_metadata(tmp_path / "g.parquet")["marketenv.recording"]))["warmup"] == 110
+
+
+def test_recorder_commit_needs_capture_and_blocks_span_flushes(tmp_path: Path) -> None:
+    from marketenv.config import default_config
+    from marketenv.simulation import Simulation
+    from recorders.recording_wrapper import TransitionRecorder
+    from recorders.schedule import RecordSchedule
+
+    cfg = default_config().with_overrides(ticks=200)
+    sim = Simulation(cfg)
+    rec = TransitionRecorder(tmp_path / "r.parquet", RecordSchedule(0, 1, 200), sim)
+    obs = sim.begin_tick()
+    tr = sim.advance(sim.crowd_actions(obs))
+    with pytest.raises(RuntimeError, match="capture"):
+        rec.commit(tr, sim.features.obs)
+    # more ticks than one staging block, a subset of agents on some ticks
+    for t in range(1, 150):
+        rec.capture(sim.features.obs, None if t % 3 else [0, 7, 49])
+        tr = sim.advance(sim.crowd_actions(sim.features.obs))
+        rec.commit(tr, sim.features.obs)
+    rec.close()
+    df = pl.read_parquet(tmp_path / "r.parquet")
+    expected = sum(N_AGENTS if t % 3 else 3 for t in range(1, 150))
+    assert df.height == rec.rows == expected
+    sub = df.filter(pl.col("tick") == 3)
+    assert sub["agent_id"].to_list() == [0, 7, 49]
