@@ -48,21 +48,13 @@ if str(ROOT) not in sys.path:  # running from a checkout without `pip install -e
 
 from agents.models import load_model  # noqa: E402
 from agents.training import main as train_main  # noqa: E402
-from marketenv.config import Config, load_config  # noqa: E402
+from marketenv.config import AGENT_TYPES, Config, load_config  # noqa: E402
 from marketenv.feature_spec import FEATURE_NAMES  # noqa: E402
 from marketenv.simulation import Simulation  # noqa: E402
 from recorders.run import run_recording  # noqa: E402
 
-TYPE_ORDER = (
-    "tree_agent",
-    "market_maker",
-    "noise_trader",
-    "momentum",
-    "trend_follower",
-    "mean_reversion",
-    "value_trader",
-    "macd_crossover",
-)
+TYPE_ORDER = ("tree_agent", *(t for t in AGENT_TYPES if t != "tree_agent"))
+"""Agent types in table order: the model-driven agents first."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,8 +38,6 @@ NONE, LIMIT, IOC, MARKET, CANCEL = 0, 1, 2, 3, 4
 N_TYPES = 5
 ACTION_SHAPE = (2, 3)
 _KIND = {LIMIT: int(OrderKind.LIMIT), IOC: int(OrderKind.IOC), MARKET: int(OrderKind.MARKET)}
-HOLD_ACTION = np.zeros(ACTION_SHAPE, dtype=np.int64)
-HOLD_ACTION.setflags(write=False)
 
 
 class ActionOutcome(NamedTuple):
@@ -100,7 +98,7 @@ def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> Act
     bt, bq, bo, st, sq, so = a
     if bt == NONE and st == NONE:
         return NO_OUTCOME
-    ref = market._ref[symbol]
+    ref = market.reference_price(symbol)
     keep_b = keep_s = False
     if bt == LIMIT and bq > 0:
         keep_b = market.single_resting(agent, symbol, 1) == (ref + bo, bq)
@@ -134,7 +132,7 @@ def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> Act
             placed_s = sq
     return _new_tuple(
         ActionOutcome,
-        (placed_b, placed_s, price_b, price_s, status_b, status_s, "; ".join(reasons), market._mid2[symbol]),
+        (placed_b, placed_s, price_b, price_s, status_b, status_s, "; ".join(reasons), market.mid2(symbol)),
     )
 
 
@@ -164,32 +162,3 @@ def encode_action(outcome: ActionOutcome) -> tuple[int, float, float]:
         p = outcome.sell_price
         return -1, gross, (p / TICKS_PER_UNIT) if p > 0 else float("nan")
     return 0, gross, float("nan")
-
-
-def validate_action(action: object, name: str, max_quantity: int, max_offset: int) -> np.ndarray:
-    """Check an order action and return it as a ``(2, 3)`` int64 array.
-
-    Raises:
-        InvalidActionError: naming the agent and the problem.
-    """
-    from marketenv.errors import InvalidActionError
-
-    a = np.asarray(action)
-    if a.shape != ACTION_SHAPE:
-        raise InvalidActionError(f"{name}: action shape {a.shape} must be {ACTION_SHAPE}")
-    if a.dtype.kind == "f":
-        if not np.isfinite(a).all():
-            raise InvalidActionError(f"{name}: action contains NaN or inf: {a.tolist()}")
-        if not (a == np.round(a)).all():
-            raise InvalidActionError(f"{name}: action must be integers, got {a.tolist()}")
-    elif a.dtype.kind not in "iu":
-        raise InvalidActionError(f"{name}: action dtype {a.dtype} must be an integer type")
-    a = a.astype(np.int64)
-    t, q, o = a[:, 0], a[:, 1], a[:, 2]
-    if ((t < 0) | (t >= N_TYPES)).any():
-        raise InvalidActionError(f"{name}: action type {t.tolist()} must be in 0..{N_TYPES - 1}")
-    if ((q < 0) | (q > max_quantity)).any():
-        raise InvalidActionError(f"{name}: action quantity {q.tolist()} must be in 0..{max_quantity}")
-    if (np.abs(o) > max_offset).any():
-        raise InvalidActionError(f"{name}: action offset {o.tolist()} must be in -{max_offset}..{max_offset}")
-    return a

@@ -159,6 +159,13 @@ class MarketParallelEnv(ParallelEnv):
             raise ResetNeeded("no simulation yet; call reset() first")
         return self._sim
 
+    @property
+    def alive(self) -> np.ndarray:
+        """Which agents (by id) are not terminated, a read-only ``(n_agents,)`` bool view."""
+        view = self._alive.view()
+        view.flags.writeable = False
+        return view
+
     def rule_based_policies(self) -> dict[str, RuleBasedAgent]:
         """Each agent's rule-based policy for the current episode (valid after ``reset``)."""
         if self._sim is None:

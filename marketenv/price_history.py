@@ -119,12 +119,7 @@ class PriceHistory:
         Raises:
             ValueError: If ``symbol`` or ``k`` is out of range.
         """
-        n = self._checked_count(symbol, k)
-        if k >= n:
-            return _NAN
-        buf = self._bufs[symbol]
-        cap = self._capacity
-        return (buf[(n - 1) % cap] / buf[(n - 1 - k) % cap] - 1.0) * 100.0
+        return self.changes(symbol, (k,))[0]
 
     def log_return(self, symbol: int, k: int) -> float:
         """Return the log return over ``k`` ticks, ``ln(p_t / p_{t-k})``.
@@ -139,12 +134,7 @@ class PriceHistory:
         Raises:
             ValueError: If ``symbol`` or ``k`` is out of range.
         """
-        n = self._checked_count(symbol, k)
-        if k >= n:
-            return _NAN
-        buf = self._bufs[symbol]
-        cap = self._capacity
-        return math.log(buf[(n - 1) % cap] / buf[(n - 1 - k) % cap])
+        return self.log_returns(symbol, (k,))[0]
 
     def changes(self, symbol: int, lags: tuple[int, ...]) -> tuple[float, ...]:
         """Return :meth:`price_change` for several lags at once (one validation, no calls).

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,34 +48,6 @@ def spawn_generators(seed: int, n_agents: int) -> Generators:
     children = np.random.SeedSequence(seed).spawn(3 + n_agents)
     gens = [np.random.Generator(np.random.PCG64(c)) for c in children]
     return Generators(gens[0], gens[1], gens[2], tuple(gens[3:]))
-
-
-@dataclass
-class TickResult:
-    """What happened in one tick.
-
-    Attributes:
-        tick: The tick index.
-        obs: Observations at the start of the tick ``(n_agents, n_features)`` (a copy).
-        actions: The actions taken ``(n_agents, 2, 3)``.
-        outcomes: Per agent, what its action did on arrival.
-        stats: Per-symbol statistics of the tick.
-        equity_before: Equity per agent at the start of the tick (currency units).
-        equity_after: Equity per agent at the end of the tick.
-    """
-
-    tick: int
-    obs: np.ndarray
-    actions: np.ndarray
-    outcomes: list[ActionOutcome]
-    stats: TickStats
-    equity_before: np.ndarray
-    equity_after: np.ndarray
-
-    @property
-    def rewards(self) -> np.ndarray:
-        """P&L change of each agent during the tick (currency units)."""
-        return self.equity_after - self.equity_before
 
 
 @dataclass
@@ -132,9 +104,16 @@ class Transition:
             price[acted] = p
         return action, qty, price
 
-    def encoded_actions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Same as :attr:`encoded` (kept as a method for readability at call sites)."""
-        return self.encoded
+
+@dataclass
+class TickResult(Transition):
+    """A :class:`Transition` from :meth:`Simulation.step`, with the observations it was decided on.
+
+    Attributes:
+        obs: Observations at the start of the tick ``(n_agents, n_features)`` (a copy).
+    """
+
+    obs: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
 
 
 class Simulation:
@@ -216,7 +195,10 @@ class Simulation:
             for aid, a in external.items():
                 acts[aid] = a
         outcomes, stats = self.execute(acts)
-        return TickResult(self.tick, obs.copy(), acts, outcomes, stats, before, self.equity_now())
+        fill_qty, fill_notional = self.fills()
+        return TickResult(
+            self.tick, acts, outcomes, stats, fill_qty, fill_notional, before, self.equity_now(), obs=obs.copy()
+        )
 
     def run(self, ticks: int) -> int:
         """Run ``ticks`` ticks of the crowd alone as fast as possible; returns trades."""

@@ -254,7 +254,7 @@ class ParallelRecordingWrapper:
         sim = u.simulation
         record = self.recorder is not None and self.schedule.should_record(sim.tick)
         if record:
-            alive = u._alive
+            alive = u.alive
             self.recorder.capture(sim.features.obs, None if alive.all() else np.flatnonzero(alive))
         out = self.env.step_array(actions)
         if record:
@@ -286,14 +286,14 @@ class GymRecordingWrapper(gym.Wrapper):
             )
         out = self.env.reset(**kwargs)
         self.recorder = TransitionRecorder(
-            self.output, self.schedule, self.env.unwrapped._sim, **self._kw
+            self.output, self.schedule, self.env.unwrapped.simulation, **self._kw
         )
         return out
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         u = self.env.unwrapped
-        sim = u._sim
-        record = sim is not None and self.recorder is not None and self.schedule.should_record(sim.tick)
+        sim = u.simulation  # ResetNeeded before reset(), as the env itself would raise
+        record = self.recorder is not None and self.schedule.should_record(sim.tick)
         if record:
             self.recorder.capture(sim.features.obs, [u.agent_id])
         out = self.env.step(action)
