@@ -322,7 +322,6 @@ class MarketFeatures:
         self._n_rets = 0
         self._prev_mid: np.ndarray | None = None
         self._last_stats: TickStats | None = None
-        self._prev_mid2: list[int] = list(market._mid2)
         self._rows = np.zeros((n, _ROW))
 
     def observe_stats(self, stats: TickStats) -> None:
@@ -342,8 +341,6 @@ class MarketFeatures:
         news = m.news
         rows = self._rows
         hist = self.history
-        prev2 = self._prev_mid2
-        mid2 = list(m._mid2)
         if stats is not None:
             s_hi = stats.high.tolist()
             s_lo = stats.low.tolist()
@@ -355,11 +352,9 @@ class MarketFeatures:
                 hi = lo = mid
                 trades = volume = 0.0
             else:
-                # The market's bar covers the trades and the new mid (rounded outwards);
-                # the previous mid, rounded outwards, completes it (module docstring).
-                p2 = prev2[s]
-                hi = max(s_hi[s], (p2 + 1) // 2) / TICKS_PER_UNIT
-                lo = min(s_lo[s], p2 // 2) / TICKS_PER_UNIT
+                # The market's bar: both mids (rounded outwards) and the trades between.
+                hi = s_hi[s] / TICKS_PER_UNIT
+                lo = s_lo[s] / TICKS_PER_UNIT
                 trades = float(s_trades[s])
                 volume = float(s_volume[s])
             ind = self.indicators[s]
@@ -378,7 +373,6 @@ class MarketFeatures:
             )
             rows[s, _M1] = trades
             rows[s, _M1 + 1] = volume
-        self._prev_mid2 = mid2
         self._cross(mids)
         return rows
 
@@ -494,10 +488,10 @@ class FeatureEngine:
         cash_cents = np.array(m.cash, dtype=np.float64)
         cash = cash_cents / TICKS_PER_UNIT
         if self._one_symbol:
-            equity = cash + pos * (m._mid2[0] / (2 * TICKS_PER_UNIT))
+            equity = cash + pos * (m.mid2(0) / (2 * TICKS_PER_UNIT))
         else:
             # = Market.equity_cents() / 100, exactly (integer-valued products and sums)
-            mid2 = np.array(m._mid2, dtype=np.float64)
+            mid2 = np.array([m.mid2(k) for k in range(m.n_symbols)], dtype=np.float64)
             equity = (cash_cents + (pos_all.reshape(self.n_agents, -1) @ mid2) / 2.0) / TICKS_PER_UNIT
         return pos, cash, equity
 
