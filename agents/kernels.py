@@ -21,14 +21,17 @@ accumulating long inventory). So a buy "``k`` ticks through" is priced at
 
 An agent whose mid or position is not finite holds; a signal that is NaN (warm-up) holds.
 
-Parameter layouts (``P = 8`` floats):
+Parameter layouts (``P = N_PARAMS`` floats; the named index constants below are the
+only way the kernel reads them, and each strategy's ``pack`` writes them by name):
 
-* market maker: ``half_spread_ticks, jitter, quote_size, fair_weight, inventory_skew,
-  refresh, position_limit``;
-* noise trader: ``activity, quantity, market_prob, max_offset_ticks, cross_ticks,
-  position_limit``;
-* signal strategies: ``activity, quantity, limit, action_type, aggression_ticks, column,
-  threshold, margin`` (``column`` is the feature index momentum reads).
+* market maker (``MM_*``): half spread, jitter, quote size, fair weight, inventory skew,
+  refresh probability, position limit, volatility widening, peg;
+* noise trader (``NT_*``): activity, largest quantity, market-order probability, limit
+  offsets behind and through the mid, position limit, size tail, news attention,
+  volatility feedback and its reference ATR;
+* signal strategies (``SG_*``): activity, quantity, limit, action type, aggression,
+  feature column (momentum), threshold, band margin (mean reversion), private value
+  noise (value traders).
 """
 
 from __future__ import annotations
@@ -38,11 +41,24 @@ import math
 import numba as nb
 import numpy as np
 
-from marketenv.actions import LIMIT, MARKET, MAX_OFFSET
+from marketenv.actions import CANCEL, LIMIT, MARKET, MAX_OFFSET, PEG
 from marketenv.feature_spec import FEATURE_INDEX as F
 
 N_UNIFORMS = 5
-N_PARAMS = 8
+N_PARAMS = 12
+
+# Market maker parameter slots.
+MM_HALF_SPREAD, MM_JITTER, MM_SIZE, MM_FAIR_WEIGHT, MM_SKEW, MM_REFRESH, MM_LIMIT, MM_VOL_WIDEN, MM_PEG = range(9)
+# Noise trader parameter slots.
+(
+    NT_ACTIVITY, NT_QUANTITY, NT_MARKET_PROB, NT_MAX_OFFSET, NT_CROSS, NT_LIMIT, NT_SIZE_TAIL,
+    NT_NEWS_ATTENTION, NT_VOL_FEEDBACK, NT_VOL_REF,
+) = range(10)
+# Signal strategy parameter slots.
+(
+    SG_ACTIVITY, SG_QUANTITY, SG_LIMIT, SG_TYPE, SG_AGGRESSION, SG_COLUMN, SG_THRESHOLD, SG_MARGIN,
+    SG_VALUE_NOISE,
+) = range(9)
 
 MARKET_MAKER, NOISE, MOMENTUM, TREND, MEAN_REVERSION, VALUE, MACD = range(7)
 
@@ -54,6 +70,8 @@ _SMA50 = F["sma_50"]
 _PB = F["bb_percent_b"]
 _DEV = F["fair_value_deviation"]
 _HIST = F["macd_histogram"]
+_ATR = F["atr_14"]
+_NEWS_MAG = F["news_magnitude"]
 
 
 @nb.njit(cache=True, inline="always")
@@ -124,47 +142,103 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
         ref = math.floor(mid2 / 2.0)  # the market's reference price, floor(mid)
         odd = int(mid2 - 2.0 * ref)  # 1 when the mid is on a half tick
         if k == MARKET_MAKER:
-            fair = row[_FAIR]
-            if ui[0] >= p[5] or not math.isfinite(fair):
-                continue
-            lim = p[6]
-            center = (mid + p[3] * (fair - mid)) * 100.0 - p[4] * pos / lim
-            half = p[0] * (1.0 + p[1] * ui[1]) if p[1] > 0 else p[0]
-            bid = max(math.floor(center - half), 1.0)
-            ask = max(math.ceil(center + half), bid + 1.0)
-            o[0] = LIMIT
-            o[1] = int(min(max(lim - pos, 0.0), p[2]))
-            o[2] = int(min(max(bid - ref, -MAX_OFFSET), MAX_OFFSET))
-            o[3] = LIMIT
-            o[4] = int(min(max(lim + pos, 0.0), p[2]))
-            o[5] = int(min(max(ask - ref, -MAX_OFFSET), MAX_OFFSET))
+            _maker(row, ui, p, pos, mid, o)
         elif k == NOISE:
-            if ui[0] >= p[0]:
-                continue
-            side = 1 if ui[1] < 0.5 else -1
-            qty = math.floor(ui[2] * p[1]) + 1.0
-            if ui[3] < p[2]:
-                _orders(side, qty, pos, p[5], MARKET, 0, odd, o)
-            else:
-                span = p[3] + p[4] + 1.0
-                offset = int(math.floor(ui[4] * span) - p[3])
-                _orders(side, qty, pos, p[5], LIMIT, offset, odd, o)
+            _noise(row, ui, p, pos, odd, o)
         else:
-            thr = p[6]
+            thr = p[SG_THRESHOLD]
             if k == MOMENTUM:
-                sig = _threshold(row[int(p[5])], thr, -thr)
+                sig = _threshold(row[int(p[SG_COLUMN])], thr, -thr)
             elif k == TREND:
                 sig = _threshold((row[_SMA10] / row[_SMA50] - 1.0) * 100.0, thr, -thr)
             elif k == MEAN_REVERSION:
-                sig = -_threshold(row[_PB], 1.0 + p[7], -p[7])
+                sig = -_threshold(row[_PB], 1.0 + p[SG_MARGIN], -p[SG_MARGIN])
             elif k == VALUE:
-                sig = -_threshold(row[_DEV], thr, -thr)
+                sig = -_threshold(_private_deviation(row, ui, p[SG_VALUE_NOISE]), thr, -thr)
             else:  # MACD
                 sig = _threshold(row[_HIST], thr, -thr)
-            if ui[0] >= p[0]:
+            if ui[0] >= p[SG_ACTIVITY]:
                 continue
-            qty = math.floor(ui[1] * p[1]) + 1.0
-            _orders(sig, qty, pos, p[2], int(p[3]), int(p[4]), odd, o)
+            qty = math.floor(ui[1] * p[SG_QUANTITY]) + 1.0
+            _orders(sig, qty, pos, p[SG_LIMIT], int(p[SG_TYPE]), int(p[SG_AGGRESSION]), odd, o)
+
+
+@nb.njit(cache=True, inline="always")
+def _maker(row: np.ndarray, ui: np.ndarray, p: np.ndarray, pos: float, mid: float, o: np.ndarray) -> None:
+    """Two-sided quotes around ``mid + fair_weight * (fair - mid)``, skewed by inventory.
+
+    The centre (ticks) moves ``-inventory_skew * position / limit``, is rounded to the
+    half tick, and the quotes sit ``half_spread + vol_widening * atr_14`` ticks either side
+    (bid rounded down, ask up), pegged to the fair value if ``peg``. At the position limit
+    the side that would grow the position is cancelled and the other side keeps quoting.
+    """
+    fair = row[_FAIR]
+    if ui[0] >= p[MM_REFRESH] or not math.isfinite(fair):
+        return
+    lim = p[MM_LIMIT]
+    center = (mid + p[MM_FAIR_WEIGHT] * (fair - mid)) * 100.0 - p[MM_SKEW] * pos / lim
+    half = p[MM_HALF_SPREAD] * (1.0 + p[MM_JITTER] * ui[1]) if p[MM_JITTER] > 0 else p[MM_HALF_SPREAD]
+    atr = row[_ATR]
+    if p[MM_VOL_WIDEN] > 0 and math.isfinite(atr):
+        half += p[MM_VOL_WIDEN] * atr * 100.0
+    c = math.floor(2.0 * center + 0.5) / 2.0
+    ref = math.floor(math.floor(mid * 200.0 + 0.5) / 2.0)
+    bid = max(math.floor(c - half), 1.0)
+    ask = max(math.ceil(c + half), bid + 1.0)
+    buy = min(max(lim - pos, 0.0), p[MM_SIZE])
+    sell = min(max(lim + pos, 0.0), p[MM_SIZE])
+    kind = PEG if p[MM_PEG] > 0 else LIMIT
+    if buy >= 1:
+        o[0] = kind
+        o[1] = int(buy)
+        o[2] = int(min(max(bid - ref, -MAX_OFFSET), MAX_OFFSET))
+    else:
+        o[0] = CANCEL
+    if sell >= 1:
+        o[3] = kind
+        o[4] = int(sell)
+        o[5] = int(min(max(ask - ref, -MAX_OFFSET), MAX_OFFSET))
+    else:
+        o[3] = CANCEL
+
+
+@nb.njit(cache=True, inline="always")
+def _noise(row: np.ndarray, ui: np.ndarray, p: np.ndarray, pos: float, odd: int, o: np.ndarray) -> None:
+    """A random order; activity rises with news attention and recent volatility."""
+    act = p[NT_ACTIVITY] * (1.0 + p[NT_NEWS_ATTENTION] * row[_NEWS_MAG])
+    atr = row[_ATR]
+    if p[NT_VOL_FEEDBACK] > 0 and math.isfinite(atr) and p[NT_VOL_REF] > 0:
+        ratio = min(max(atr * 100.0 / p[NT_VOL_REF], 0.25), 4.0)
+        act *= ratio ** p[NT_VOL_FEEDBACK]
+    if ui[0] >= act:
+        return
+    side = 1 if ui[1] < 0.5 else -1
+    if p[NT_SIZE_TAIL] > 0:
+        qty = min(math.floor((1.0 - ui[2]) ** (-1.0 / p[NT_SIZE_TAIL])), p[NT_QUANTITY])
+    else:
+        qty = math.floor(ui[2] * p[NT_QUANTITY]) + 1.0
+    if ui[3] < p[NT_MARKET_PROB]:
+        _orders(side, qty, pos, p[NT_LIMIT], MARKET, 0, odd, o)
+    else:
+        span = p[NT_MAX_OFFSET] + p[NT_CROSS] + 1.0
+        offset = int(math.floor(ui[4] * span) - p[NT_MAX_OFFSET])
+        _orders(side, qty, pos, p[NT_LIMIT], LIMIT, offset, odd, o)
+
+
+@nb.njit(cache=True, inline="always")
+def _private_deviation(row: np.ndarray, ui: np.ndarray, noise: float) -> float:
+    """Percent deviation of the mid from a private, noisy estimate of the fair value.
+
+    The estimate is ``fair * (1 + noise * z)`` with ``z`` standard normal drawn from the
+    agent's own uniforms (Box-Muller on its 3rd and 4th), fresh every tick.
+    """
+    fair = row[_FAIR]
+    if noise > 0:
+        z = math.sqrt(-2.0 * math.log(1.0 - ui[2])) * math.cos(2.0 * math.pi * ui[3])
+        fair *= 1.0 + noise * z
+    if not fair > 0:
+        return math.nan
+    return (row[_MID] - fair) / fair * 100.0
 
 
 @nb.njit(cache=True)
@@ -185,12 +259,22 @@ def signal_actions(obs: np.ndarray, u: np.ndarray, sig: np.ndarray, params: np.n
         mid = row[_MID]
         if not (math.isfinite(pos) and math.isfinite(mid) and mid > 0.0):
             continue
-        if u[i, 0] >= params[0]:
+        if u[i, 0] >= params[SG_ACTIVITY]:
             continue
         mid2 = math.floor(mid * 200.0 + 0.5)
         odd = int(mid2 - 2.0 * math.floor(mid2 / 2.0))
-        qty = math.floor(u[i, 1] * params[1]) + 1.0
-        _orders(int(sig[i]), qty, pos, params[2], int(params[3]), int(params[4]), odd, o)
+        qty = math.floor(u[i, 1] * params[SG_QUANTITY]) + 1.0
+        _orders(
+            int(sig[i]), qty, pos, params[SG_LIMIT], int(params[SG_TYPE]), int(params[SG_AGGRESSION]), odd, o
+        )
+
+
+def packed(slots: dict[int, float]) -> list[float]:
+    """A parameter vector of length :data:`N_PARAMS` with the given named slots set."""
+    out = [0.0] * N_PARAMS
+    for k, v in slots.items():
+        out[k] = float(v)
+    return out
 
 
 def warm_up() -> None:

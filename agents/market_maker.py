@@ -23,14 +23,20 @@ class MarketMakerParams:
         inventory_skew: Ticks both quotes move against the inventory at the position limit
             (long inventory lowers both quotes so the maker sells more and buys less).
         refresh: Probability of re-quoting in a tick (quotes rest between refreshes).
+        vol_widening: Extra half spread per tick of ``atr_14`` (recent per-tick range):
+            quotes widen when the market moves.
+        peg: Peg the quotes to the fair value (action type ``PEG``): the exchange moves
+            them with the fair value between the maker's own refreshes.
     """
 
-    half_spread_ticks: float = 3.0
+    half_spread_ticks: float = 0.5
     jitter: float = 0.0
-    quote_size: int = 20
-    fair_weight: float = 0.2
-    inventory_skew: float = 6.0
-    refresh: float = 0.5
+    quote_size: int = 50
+    fair_weight: float = 1.0
+    inventory_skew: float = 100.0
+    refresh: float = 1.0
+    vol_widening: float = 0.0
+    peg: bool = True
 
     def validate(self, where: str) -> None:
         from marketenv.errors import ConfigError
@@ -47,15 +53,24 @@ class MarketMakerParams:
             raise ConfigError(f"{where}.inventory_skew must be >= 0 (got {self.inventory_skew})")
         if not 0 <= self.refresh <= 1:
             raise ConfigError(f"{where}.refresh must be in [0, 1] (got {self.refresh})")
+        if not 0 <= self.vol_widening <= 100:
+            raise ConfigError(f"{where}.vol_widening must be in [0, 100] (got {self.vol_widening})")
 
 
 class MarketMaker(Strategy):
     """Quotes a bid and an ask every refresh, replacing its previous quotes.
 
     Rule (kernel): ``centre = mid + fair_weight * (fair - mid)`` in ticks, moved by
-    ``-inventory_skew * position / position_limit``; bid = floor(centre - half spread),
-    ask = ceil(centre + half spread) (at least one tick above the bid); each quote is
-    ``quote_size`` shares, less near the position limit.
+    ``-inventory_skew * position / position_limit`` and rounded to the half tick;
+    bid = floor(centre - half), ask = ceil(centre + half) (at least one tick above the
+    bid), with ``half = half_spread_ticks + vol_widening * atr_14``. Each quote is
+    ``quote_size`` shares, less near the position limit; at the limit the side that would
+    grow the position is cancelled while the other keeps quoting.
+
+    With the default ``fair_weight = 1`` makers price public information (the fair value)
+    as soon as it changes, and the price moves away from the fair value only through
+    their inventory: order flow that leaves makers long pushes their quotes down, which is
+    the market's price impact; it fades as value traders trade the gap away.
     """
 
     name = "market_maker"
@@ -65,7 +80,9 @@ class MarketMaker(Strategy):
 
     def pack(self) -> list[float]:
         p = self.params
-        return [
-            p.half_spread_ticks, p.jitter, p.quote_size, p.fair_weight, p.inventory_skew,
-            p.refresh, self.position_limit, 0.0,
-        ]
+        k = kernels
+        return k.packed({
+            k.MM_HALF_SPREAD: p.half_spread_ticks, k.MM_JITTER: p.jitter, k.MM_SIZE: p.quote_size,
+            k.MM_FAIR_WEIGHT: p.fair_weight, k.MM_SKEW: p.inventory_skew, k.MM_REFRESH: p.refresh,
+            k.MM_LIMIT: self.position_limit, k.MM_VOL_WIDEN: p.vol_widening, k.MM_PEG: float(p.peg),
+        })

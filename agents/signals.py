@@ -85,10 +85,12 @@ class SignalStrategy(Strategy):
 
     def pack(self) -> list[float]:
         p = self.params
-        return [
-            p.activity, p.quantity, self.limit, self.action_type, p.aggression_ticks,
-            self.column(), self.threshold(), self.margin(),
-        ]
+        k = kernels
+        return k.packed({
+            k.SG_ACTIVITY: p.activity, k.SG_QUANTITY: p.quantity, k.SG_LIMIT: self.limit,
+            k.SG_TYPE: self.action_type, k.SG_AGGRESSION: p.aggression_ticks, k.SG_COLUMN: self.column(),
+            k.SG_THRESHOLD: self.threshold(), k.SG_MARGIN: self.margin(), k.SG_VALUE_NOISE: self.value_noise(),
+        })
 
     def column(self) -> int:
         """Feature column read by the kernel (momentum only)."""
@@ -100,6 +102,10 @@ class SignalStrategy(Strategy):
 
     def margin(self) -> float:
         """Extra band margin (mean reversion only)."""
+        return 0.0
+
+    def value_noise(self) -> float:
+        """Relative noise of the private value estimate (value traders only)."""
         return 0.0
 
 
@@ -133,7 +139,7 @@ class MomentumParams(SignalParams):
     """
 
     lookback: int = 20
-    threshold_pct: float = 0.1
+    threshold_pct: float = 0.05
 
     def validate(self, where: str) -> None:
         super().validate(where)
@@ -221,23 +227,34 @@ class MeanReversion(SignalStrategy):
 
 @dataclass(frozen=True)
 class ValueParams(SignalParams):
-    """Value trading against the fair value.
+    """Value trading against a private estimate of the fair value.
+
+    Like ABIDES' value agents, each value trader sees the public fair value through its
+    own noise: every tick its estimate is ``fair * (1 + value_noise * z)`` with ``z``
+    standard normal from its own generator.
 
     Attributes:
-        threshold_pct: Percent below (above) fair value to buy (sell).
+        threshold_pct: Percent below (above) its estimate to buy (sell).
+        value_noise: Relative standard deviation of the private estimate (0 = exact).
     """
 
-    threshold_pct: float = 0.2
+    activity: float = 0.1
+    threshold_pct: float = 0.0
     order_type: str = "limit"
     aggression_ticks: int = 1
+    value_noise: float = 0.03
 
     def validate(self, where: str) -> None:
         super().validate(where)
         _require_non_negative(self.threshold_pct, f"{where}.threshold_pct")
+        from marketenv.errors import ConfigError
+
+        if not 0 <= self.value_noise <= 0.5:
+            raise ConfigError(f"{where}.value_noise must be in [0, 0.5] (got {self.value_noise})")
 
 
 class ValueTrader(SignalStrategy):
-    """Buys below fair value, sells above it."""
+    """Buys below its private estimate of fair value, sells above it."""
 
     name = "value_trader"
     label = "ValueTrader"
@@ -246,6 +263,9 @@ class ValueTrader(SignalStrategy):
 
     def threshold(self) -> float:
         return self.params.threshold_pct
+
+    def value_noise(self) -> float:
+        return self.params.value_noise
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ type      meaning for that side
           order at ``reference + offset``
 3 MARKET  cancel my resting orders on this side, then a market order
 4 CANCEL  cancel my resting orders on this side
+5 PEG     as LIMIT, and the order is pegged to the symbol's fair value: when the fair
+          value moves by whole ticks the exchange moves the order with it (at the start
+          of each tick, see :class:`~marketenv.market.Market`)
 ========  =======================================================================
 
 ``reference`` is the symbol's integer reference price at the start of the tick
@@ -34,10 +37,13 @@ import numpy as np
 from marketenv.market import Market
 from marketenv.types import TICKS_PER_UNIT, OrderKind, OrderStatus
 
-NONE, LIMIT, IOC, MARKET, CANCEL = 0, 1, 2, 3, 4
-N_TYPES = 5
+NONE, LIMIT, IOC, MARKET, CANCEL, PEG = 0, 1, 2, 3, 4, 5
+N_TYPES = 6
 ACTION_SHAPE = (2, 3)
-_KIND = {LIMIT: int(OrderKind.LIMIT), IOC: int(OrderKind.IOC), MARKET: int(OrderKind.MARKET)}
+_KIND = {
+    LIMIT: int(OrderKind.LIMIT), IOC: int(OrderKind.IOC), MARKET: int(OrderKind.MARKET),
+    PEG: int(OrderKind.LIMIT),
+}
 
 
 class ActionOutcome(NamedTuple):
@@ -91,19 +97,19 @@ def apply_action(market: Market, agent: int, symbol: int, action: np.ndarray) ->
 def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> ActionOutcome:
     """:func:`apply_action` for an action already flattened to 6 Python ints (the fast path).
 
-    A ``LIMIT`` that would replace the agent's single resting order on that side by an
-    identical one (same price, same remaining quantity) keeps the resting order and its
-    queue position instead (reported as placed, status ``RESTING``).
+    A ``LIMIT`` (``PEG``) that would replace the agent's single resting order on that side
+    by an identical one (same price, same remaining quantity, same pegging) keeps the
+    resting order and its queue position instead (reported as placed, status ``RESTING``).
     """
     bt, bq, bo, st, sq, so = a
     if bt == NONE and st == NONE:
         return NO_OUTCOME
     ref = market.reference_price(symbol)
     keep_b = keep_s = False
-    if bt == LIMIT and bq > 0:
-        keep_b = market.single_resting(agent, symbol, 1) == (ref + bo, bq)
-    if st == LIMIT and sq > 0:
-        keep_s = market.single_resting(agent, symbol, -1) == (ref + so, sq)
+    if (bt == LIMIT or bt == PEG) and bq > 0:
+        keep_b = market.single_resting(agent, symbol, 1) == (ref + bo, bq, bt == PEG)
+    if (st == LIMIT or st == PEG) and sq > 0:
+        keep_s = market.single_resting(agent, symbol, -1) == (ref + so, sq, st == PEG)
     if bt != NONE and not keep_b:
         market.cancel_side(agent, symbol, 1)
     if st != NONE and not keep_s:
@@ -114,18 +120,18 @@ def apply_flat(market: Market, agent: int, symbol: int, a: Sequence[int]) -> Act
     price_b = price_s = 0
     if keep_b:
         status_b, placed_b, price_b = _RESTING, bq, ref + bo
-    elif bq > 0 and LIMIT <= bt <= MARKET:
+    elif bq > 0 and bt != CANCEL and bt in _KIND:
         price_b = 0 if bt == MARKET else ref + bo
-        _oid, status_b, _f, _n, reason = market.place(agent, symbol, 1, bq, price_b, _KIND[bt])
+        _oid, status_b, _f, _n, reason = market.place(agent, symbol, 1, bq, price_b, _KIND[bt], bt == PEG)
         if status_b == _REJECTED:
             reasons.append("buy rejected: " + reason)
         else:
             placed_b = bq
     if keep_s:
         status_s, placed_s, price_s = _RESTING, sq, ref + so
-    elif sq > 0 and LIMIT <= st <= MARKET:
+    elif sq > 0 and st != CANCEL and st in _KIND:
         price_s = 0 if st == MARKET else ref + so
-        _oid, status_s, _f, _n, reason = market.place(agent, symbol, -1, sq, price_s, _KIND[st])
+        _oid, status_s, _f, _n, reason = market.place(agent, symbol, -1, sq, price_s, _KIND[st], st == PEG)
         if status_s == _REJECTED:
             reasons.append("sell rejected: " + reason)
         else:

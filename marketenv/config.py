@@ -91,34 +91,85 @@ class MarketConfig:
 
 
 @dataclass(frozen=True)
+class FundamentalsConfig:
+    """The market-wide part of the fair-value diffusion.
+
+    Every symbol's log fair value diffuses between news at its own ``volatility``, scaled
+    by a market-wide volatility regime ``exp(x_t - vol_of_vol**2)`` where ``x_t`` is a
+    stationary Gaussian AR(1) with standard deviation ``vol_of_vol`` and half-life
+    ``vol_half_life`` ticks (so the regime's mean square is 1 and ``volatility`` stays the
+    annual volatility on average). In a market of several symbols, a share
+    ``factor_share`` of each symbol's diffusion variance is one common market factor.
+
+    Attributes:
+        vol_of_vol: Standard deviation of the log volatility regime (0 = constant volatility).
+        vol_half_life: Half-life of the volatility regime, ticks.
+        factor_share: Share of each symbol's diffusion variance common to all symbols, in [0, 1].
+    """
+
+    vol_of_vol: float = 0.6
+    vol_half_life: int = 7200
+    factor_share: float = 0.4
+
+    def validate(self, where: str) -> None:
+        _require(0 <= self.vol_of_vol <= 2, f"{where}.vol_of_vol must be in [0, 2] (got {self.vol_of_vol})")
+        _require(
+            1 <= self.vol_half_life <= 10**9,
+            f"{where}.vol_half_life must be in [1, 1e9] ticks (got {self.vol_half_life})",
+        )
+        _require(
+            0 <= self.factor_share <= 1, f"{where}.factor_share must be in [0, 1] (got {self.factor_share})"
+        )
+
+
+@dataclass(frozen=True)
 class NewsConfig:
     """The news process, per symbol.
+
+    News is information: an event moves the symbol's log earnings (hence its fair value)
+    by a jump of ``impact * sentiment * magnitude * t``, where ``t`` is a Student-t draw
+    with ``jump_tail`` degrees of freedom (heavy-tailed), at the tick it arrives; the move
+    is permanent. While the event is active the symbol draws attention: its fair-value
+    volatility and the activity of attention-driven traders rise by a factor
+    ``1 + attention * magnitude``. Durations are Pareto-distributed with tail index
+    ``duration_tail`` between ``min_duration`` and ``max_duration`` (long events are rare
+    but last long, which makes volatility cluster over long horizons).
 
     Attributes:
         rate: Probability per tick that a new event starts on a symbol with none active.
         min_duration: Shortest event, ticks.
         max_duration: Longest event, ticks.
-        impact: Log change of earnings over a whole event of sentiment 1 and magnitude 1
-            (0.1 = about +10%); an event moves earnings by
-            ``sentiment * magnitude * impact``, spread evenly over its duration, and the
-            change persists after the event ends.
+        impact: Scale of the jump in log earnings (0.01 = about 1% for a unit draw).
+        jump_tail: Degrees of freedom of the Student-t jump draw (> 2; smaller = heavier tails).
+        duration_tail: Pareto tail index of event durations (> 0; smaller = more long events).
+        attention: Volatility and activity gain of an active event per unit magnitude.
     """
 
-    rate: float = 0.002
-    min_duration: int = 50
-    max_duration: int = 500
-    impact: float = 0.10
+    rate: float = 0.001
+    min_duration: int = 60
+    max_duration: int = 3600
+    impact: float = 0.004
+    jump_tail: float = 3.0
+    duration_tail: float = 1.0
+    attention: float = 1.5
 
     def validate(self, where: str) -> None:
         _require(0 <= self.rate <= 1, f"{where}.rate must be in [0, 1] (got {self.rate})")
         _require(
-            self.min_duration >= 1, f"{where}.min_duration must be >= 1 (got {self.min_duration})"
+            1 <= self.min_duration <= 10**9,
+            f"{where}.min_duration must be in [1, 1e9] (got {self.min_duration})",
         )
         _require(
-            self.max_duration >= self.min_duration,
-            f"{where}.max_duration must be >= min_duration (got {self.max_duration} < {self.min_duration})",
+            self.min_duration <= self.max_duration <= 10**9,
+            f"{where}.max_duration must be in [min_duration, 1e9] (got {self.max_duration}, "
+            f"min_duration {self.min_duration})",
         )
-        _require(0 <= self.impact <= 2, f"{where}.impact must be in [0, 2] (got {self.impact})")
+        _require(0 <= self.impact <= 0.5, f"{where}.impact must be in [0, 0.5] (got {self.impact})")
+        _require(2 < self.jump_tail <= 1000, f"{where}.jump_tail must be in (2, 1000] (got {self.jump_tail})")
+        _require(
+            0 < self.duration_tail <= 100, f"{where}.duration_tail must be in (0, 100] (got {self.duration_tail})"
+        )
+        _require(0 <= self.attention <= 20, f"{where}.attention must be in [0, 20] (got {self.attention})")
 
 
 @dataclass(frozen=True)
@@ -137,19 +188,18 @@ class SymbolConfig:
         discount_rate: Required return r.
         fallback_pe: Price/earnings multiple used when ``r <= g`` (else ignored).
         initial_price: First reference price; defaults to the initial fair value.
-        drift_sigma: Per-tick standard deviation of the log drift of earnings.
-        max_drift: Bound on the absolute log drift (the drift is clipped to it).
+        volatility: Annual volatility of the fair value between news (one year is
+            :data:`~marketenv.feature_spec.TICKS_PER_YEAR` ticks), e.g. 0.25 = 25%/yr.
     """
 
     name: str = "ACME"
-    eps: float = 5.0
-    payout: float = 0.4
+    eps: float = 10.0
+    payout: float = 0.5
     growth: float = 0.03
     discount_rate: float = 0.08
     fallback_pe: float | None = None
     initial_price: float | None = None
-    drift_sigma: float = 0.0005
-    max_drift: float = 0.05
+    volatility: float = 0.20
 
     def validate(self, where: str) -> None:
         _require(bool(self.name), f"{where}.name must not be empty")
@@ -169,8 +219,9 @@ class SymbolConfig:
                 self.initial_price >= 0.01,
                 f"{where}.initial_price must be >= 0.01 (got {self.initial_price})",
             )
-        _require(self.drift_sigma >= 0, f"{where}.drift_sigma must be >= 0 (got {self.drift_sigma})")
-        _require(self.max_drift >= 0, f"{where}.max_drift must be >= 0 (got {self.max_drift})")
+        _require(
+            0 <= self.volatility <= 5, f"{where}.volatility must be in [0, 5] per year (got {self.volatility})"
+        )
         fv = self.base_fair_value()
         _require(
             0.01 <= fv <= 1e7,
@@ -178,7 +229,7 @@ class SymbolConfig:
         )
 
     def base_fair_value(self) -> float:
-        """Fair value with no drift and no news, currency units."""
+        """Fair value before any diffusion or news, currency units."""
         if self.discount_rate > self.growth:
             return self.eps * self.payout * (1 + self.growth) / (self.discount_rate - self.growth)
         assert self.fallback_pe is not None
@@ -239,6 +290,7 @@ class Config:
     Attributes:
         simulation: Ticks and seed.
         market: Exchange rules.
+        fundamentals: The market-wide volatility regime and factor.
         news: The news process.
         symbols: Listed stocks (at least one).
         agents: Agent groups (at least one), in agent-id order.
@@ -246,6 +298,7 @@ class Config:
 
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
+    fundamentals: FundamentalsConfig = field(default_factory=FundamentalsConfig)
     news: NewsConfig = field(default_factory=NewsConfig)
     symbols: tuple[SymbolConfig, ...] = (SymbolConfig(),)
     agents: tuple[AgentGroupConfig, ...] = ()
@@ -254,6 +307,7 @@ class Config:
         """Check every value; raise :class:`ConfigError` naming the first bad key."""
         self.simulation.validate("simulation")
         self.market.validate("market")
+        self.fundamentals.validate("fundamentals")
         self.news.validate("news")
         _require(len(self.symbols) >= 1, "symbols: at least one [[symbols]] table is required")
         names = [s.name for s in self.symbols]
@@ -438,7 +492,7 @@ def _resolve_model_paths(data: dict[str, Any], base: Path) -> None:
 def default_config() -> Config:
     """The default scenario: 50 agents of every rule-based type on one symbol, 10,000 ticks."""
     groups = (
-        AgentGroupConfig(type="market_maker", count=6, initial_cash=1_000_000.0, position_limit=2_000),
+        AgentGroupConfig(type="market_maker", count=6, initial_cash=2_000_000.0, position_limit=10_000),
         AgentGroupConfig(type="noise_trader", count=20),
         AgentGroupConfig(type="momentum", count=4),
         AgentGroupConfig(type="trend_follower", count=4),

@@ -1,12 +1,18 @@
-"""Gordon Growth Model fair values with a bounded random drift and news shocks.
+"""Gordon Growth Model fair values of public fundamentals that diffuse and jump on news.
 
-Per symbol, ``fair = D1 / (r - g)`` with ``D1 = eps_t * payout * (1 + g)``, where
-``eps_t = eps * exp(drift_t + news_t)``:
+Per symbol, ``fair = D1 / (r - g)`` with ``D1 = eps_t * payout * (1 + g)``, i.e.
+``fair = eps_t * multiple``. The log earnings ``log eps_t`` move each tick by
 
-* ``drift_t`` is a random walk with per-tick standard deviation ``drift_sigma``, clipped
-  to ``[-max_drift, max_drift]``: a bounded wander between news events.
-* ``news_t`` accumulates the news process's per-tick effects (permanent: news is
-  information, it does not wear off when the event ends).
+* a **diffusion** with per-tick standard deviation
+  ``volatility / sqrt(TICKS_PER_YEAR) * regime_t * attention_t``, where ``regime_t`` is
+  the market-wide volatility regime (:class:`~marketenv.config.FundamentalsConfig`, mean
+  square 1) and ``attention_t`` the symbol's news attention (1 without news). A share
+  ``factor_share`` of the diffusion variance is a market factor common to all symbols.
+  The drift is ``-variance / 2``, so the fair value itself is a martingale;
+* a **jump** at each news arrival (:mod:`marketenv.news`), permanent.
+
+There is no clipping and no mean reversion: fair values are unbounded random walks in
+log space, as prices of real stocks are.
 
 Fallback: when ``r <= g`` the model has no finite value and the config must give
 ``fallback_pe``; then ``fair = eps_t * fallback_pe``.
@@ -14,11 +20,13 @@ Fallback: when ``r <= g`` the model has no finite value and the config must give
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from marketenv.config import SymbolConfig
+from marketenv.config import FundamentalsConfig, SymbolConfig
+from marketenv.feature_spec import TICKS_PER_YEAR
 from marketenv.types import TICKS_PER_UNIT
 
 
@@ -28,9 +36,16 @@ class Fundamentals:
     Args:
         symbols: The listed symbols.
         rng: This process's own generator.
+        config: The market-wide volatility regime and factor (defaults if ``None``).
     """
 
-    def __init__(self, symbols: Sequence[SymbolConfig], rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[SymbolConfig],
+        rng: np.random.Generator,
+        config: FundamentalsConfig | None = None,
+    ) -> None:
+        c = config or FundamentalsConfig()
         self._rng = rng
         self.eps = np.array([s.eps for s in symbols], dtype=float)
         g = np.array([s.growth for s in symbols], dtype=float)
@@ -41,21 +56,40 @@ class Fundamentals:
         # fair = eps_t * multiple, where multiple is the GGM price/earnings ratio or the fallback.
         self.multiple = np.where(ggm, payout * (1 + g) / np.where(ggm, r - g, 1.0), pe)
         self.uses_fallback = ~ggm
-        self.drift_sigma = np.array([s.drift_sigma for s in symbols], dtype=float)
-        self.max_drift = np.array([s.max_drift for s in symbols], dtype=float)
-        self.drift = np.zeros(len(symbols))
-        self.news = np.zeros(len(symbols))
+        n = len(symbols)
+        self.sigma = np.array([s.volatility for s in symbols], dtype=float) / math.sqrt(TICKS_PER_YEAR)
+        """Per-tick diffusion standard deviation of each symbol at regime 1 and no news."""
+        self._phi = 0.5 ** (1.0 / c.vol_half_life)
+        self._vol_of_vol = c.vol_of_vol
+        self._regime_step = c.vol_of_vol * math.sqrt(1.0 - self._phi**2)
+        self._common = math.sqrt(c.factor_share) if n > 1 else 1.0
+        self._own = math.sqrt(1.0 - c.factor_share) if n > 1 else 0.0
+        self.log_regime = 0.0
+        """The regime's log deviation ``x_t`` (stationary, standard deviation ``vol_of_vol``)."""
+        self.log_earnings = np.zeros(n)
+        """Cumulative log change of each symbol's earnings since the start."""
         self._scale = self.eps * self.multiple
         self.fair_value = self._scale.copy()
 
-    def step(self, news_effect: np.ndarray | list[float]) -> np.ndarray:
-        """Advance one tick and return the new fair values (currency units)."""
-        shock = self._rng.standard_normal(self.drift.shape[0])
-        shock *= self.drift_sigma
-        shock += self.drift
-        np.clip(shock, -self.max_drift, self.max_drift, out=self.drift)
-        self.news += news_effect
-        self.fair_value = np.exp(self.drift + self.news) * self._scale
+    @property
+    def regime(self) -> float:
+        """The current volatility regime multiplier ``exp(x_t - vol_of_vol**2)``."""
+        return math.exp(self.log_regime - self._vol_of_vol**2)
+
+    def step(self, jumps: np.ndarray | Sequence[float], attention: np.ndarray | Sequence[float]) -> np.ndarray:
+        """Advance one tick and return the new fair values (currency units).
+
+        Args:
+            jumps: Per-symbol log-earnings jumps of this tick (news arrivals).
+            attention: Per-symbol volatility multipliers of this tick (news attention).
+        """
+        n = self.log_earnings.shape[0]
+        z = self._rng.standard_normal(n + 2)
+        self.log_regime = self._phi * self.log_regime + self._regime_step * float(z[0])
+        sd = self.sigma * (self.regime * np.asarray(attention, dtype=float))
+        shock = self._common * z[1] + self._own * z[2:]
+        self.log_earnings += sd * shock - 0.5 * sd * sd + np.asarray(jumps, dtype=float)
+        self.fair_value = np.exp(self.log_earnings) * self._scale
         return self.fair_value
 
     def fair_value_ticks(self) -> np.ndarray:

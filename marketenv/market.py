@@ -5,14 +5,16 @@ as integer slots with accounts; it holds no reference to policies or environment
 
 Tick lifecycle (driven by :class:`marketenv.simulation.Simulation` or an env):
 
-1. :meth:`Market.start_tick` advances the clock, the news process and the fair values.
-   The books are not touched, so the state "after tick t-1" is the state "at the start
-   of tick t".
+1. :meth:`Market.start_tick` advances the clock. The books are not touched, so the
+   state "after tick t-1" is the state "at the start of tick t".
 2. Agents act in :meth:`Market.agent_order` (a fresh seeded random permutation every
    tick: a fair rule, no agent is always first). Each order is checked against the
    agent's limits and matched immediately (continuous double auction).
-3. :meth:`Market.end_tick` closes the tick: per-symbol statistics (trades, volume, bar
-   high/low) and the reference prices for the next tick.
+3. :meth:`Market.end_tick` closes the tick: it publishes the next tick's news and fair
+   values (the fair value at tick 0 is the config's initial value), moves **pegged**
+   orders with them (see below; their trades belong to the closing tick), and sets the
+   per-symbol statistics (trades, volume, bar high/low) and the reference prices for the
+   next tick.
 
 Accounting (exact integers): cash in cents, positions in shares. For a trade of ``q``
 shares at ``p`` ticks, notional ``n = p*q`` cents and ``fee = floor(n * fee_bps / 10000)``
@@ -29,6 +31,17 @@ Order checks (a failing order is rejected, never altered; the reason is returned
   it would pay: the exact cost of the part that fills now (from :meth:`OrderBook.sweep`)
   plus, for a resting remainder, ``remainder * price`` plus fees. Every order also needs
   free cash for its own fees.
+
+Pegged orders (the exchange's fair-value peg, how market makers price public information
+the moment it is published): a resting limit order placed with ``pegged=True`` remembers
+the fair value ``F0`` (in ticks) at placement. At every :meth:`end_tick`, once the next
+fair value ``F`` is published, each pegged order whose ``k = round(F - F0 - side / 4)`` is not 0
+(``side`` +1 for bids, -1 for asks) is re-placed ``k`` ticks away (losing its queue place,
+with ``F0 += k``), orders moving away from the other side of the book first. The quarter
+tick lets a quote pair follow the fair value in half-tick steps of the mid: a rise of
+0.3 ticks moves the ask up one tick and leaves the bid. A re-placed order passes the same checks as a new
+one (if it fails it is dropped) and may trade on arrival; those trades belong to the
+closing tick.
 """
 
 from __future__ import annotations
@@ -91,7 +104,7 @@ class Market:
         self.n_agents = n
         self._order_rng, fund_rng, news_rng = rngs
         self.books = [OrderBook(i) for i in range(self.n_symbols)]
-        self.fundamentals = Fundamentals(config.symbols, fund_rng)
+        self.fundamentals = Fundamentals(config.symbols, fund_rng, config.fundamentals)
         self.news = NewsGenerator(config.news, self.n_symbols, news_rng)
         self._fee = config.market.fee_centibps
         self._allow_short = config.market.allow_short
@@ -126,6 +139,8 @@ class Market:
             [set(), set()] for _ in range(n * self.n_symbols)
         ]
         self._next_id = 1
+        # Per symbol: pegged order id -> fair value (ticks) it is pegged at, in time order.
+        self._pegged: list[dict[int, float]] = [{} for _ in range(self.n_symbols)]
         self.tick = -1
         self.trades: list[Trade] = []
         """Trades of the current tick (cleared by :meth:`start_tick`)."""
@@ -147,11 +162,14 @@ class Market:
 
     # ----------------------------------------------------------------- clock
     def start_tick(self) -> int:
-        """Advance to the next tick: news, then fair values. Returns the new tick."""
+        """Advance the clock to the next tick and start its statistics. Returns the new tick.
+
+        The tick's fair values and news were already published at the end of the previous
+        tick (:meth:`end_tick`), so the state at the start of tick ``t`` is exactly the
+        state after tick ``t - 1``.
+        """
         self.tick += 1
         self.trades = []
-        effect = self.news.step()
-        self.fundamentals.step(effect)
         n = self.n_symbols
         self._sym_trades = [0] * n
         self._sym_volume = [0] * n
@@ -160,25 +178,78 @@ class Market:
         self._sym_low = [m // 2 for m in self._mid2]
         return self.tick
 
+    def _publish_next(self) -> None:
+        """Publish the next tick's news and fair values and move pegged orders with them."""
+        jumps = self.news.step()
+        fair = self.fundamentals.step(jumps, self.news.attention)
+        for s in range(self.n_symbols):
+            if self._pegged[s]:
+                self._move_pegged(s, float(fair[s]) * TICKS_PER_UNIT)
+
+    def _move_pegged(self, symbol: int, fair_ticks: float) -> None:
+        """Re-place the symbol's pegged orders that the fair value moved by a whole tick."""
+        pegged = self._pegged[symbol]
+        orders = self._orders
+        moves: list[tuple[int, int, float]] = []
+        for oid, f0 in list(pegged.items()):
+            rec = orders.get(oid)
+            if rec is None:
+                del pegged[oid]
+                continue
+            k = round(fair_ticks - f0 - 0.25 * rec[2])
+            if k:
+                moves.append((oid, k, f0))
+        if not moves:
+            return
+        # Orders moving away from the other side first (asks up / bids down), so that a
+        # maker's own quotes never cross each other while they move.
+        moves.sort(key=lambda m: 0 if orders[m[0]][2] * m[1] < 0 else 1)
+        book = self.books[symbol]
+        for oid, k, f0 in moves:
+            rec = orders.get(oid)
+            if rec is None:  # filled or self-trade-cancelled by an earlier move
+                pegged.pop(oid, None)
+                continue
+            agent, _sym, side, price, remaining, _reserve = rec
+            book.cancel(oid)
+            self._forget(oid)
+            del pegged[oid]
+            new_id, status, _f, _n, _r = self.place(agent, symbol, side, remaining, max(1, price + k), _LIMIT)
+            if status == _RESTING:
+                pegged[new_id] = f0 + k
+        self._refresh_quote(symbol)
+
+    def _refresh_quote(self, s: int) -> None:
+        """Update the symbol's mid, reference and spread from its book (if two-sided)."""
+        book = self.books[s]
+        bid = book.best_bid()
+        ask = book.best_ask()
+        if bid is not None and ask is not None:
+            self._mid2[s] = bid + ask
+            self._ref[s] = (bid + ask) // 2
+            self._spread[s] = ask - bid
+        m_lo = self._mid2[s] // 2
+        m_hi = (self._mid2[s] + 1) // 2
+        if m_hi > self._sym_high[s]:
+            self._sym_high[s] = m_hi
+        if m_lo < self._sym_low[s]:
+            self._sym_low[s] = m_lo
+
     def agent_order(self) -> np.ndarray:
         """This tick's seeded random permutation of agent slots (the acting order)."""
         return self._order_rng.permutation(self.n_agents)
 
     def end_tick(self) -> TickStats:
-        """Close the tick: update reference prices and return per-symbol statistics."""
-        for s, book in enumerate(self.books):
-            bid = book.best_bid()
-            ask = book.best_ask()
-            if bid is not None and ask is not None:
-                self._mid2[s] = bid + ask
-                self._ref[s] = (bid + ask) // 2
-                self._spread[s] = ask - bid
-            m_lo = self._mid2[s] // 2
-            m_hi = (self._mid2[s] + 1) // 2
-            if m_hi > self._sym_high[s]:
-                self._sym_high[s] = m_hi
-            if m_lo < self._sym_low[s]:
-                self._sym_low[s] = m_lo
+        """Close the tick and return its per-symbol statistics.
+
+        In order: publish the next tick's news and fair values (:mod:`marketenv.news`,
+        :mod:`marketenv.fundamentals`), move pegged orders with them (their trades belong
+        to this tick), then take each symbol's mid, reference price and spread from its
+        book for the next tick.
+        """
+        self._publish_next()
+        for s in range(self.n_symbols):
+            self._refresh_quote(s)
         return TickStats(
             self.tick,
             np.array(self._sym_trades, dtype=np.int64),
@@ -272,8 +343,12 @@ class Market:
         )
         return OrderResult(oid, status, filled, notional, reason)
 
-    def place(self, agent: int, symbol: int, side: int, qty: int, price: int, kind: int) -> tuple[int, int, int, int, str]:
+    def place(
+        self, agent: int, symbol: int, side: int, qty: int, price: int, kind: int, pegged: bool = False
+    ) -> tuple[int, int, int, int, str]:
         """The fast path of :meth:`submit` for trusted plain-int arguments.
+
+        ``pegged`` pegs a resting limit remainder to the fair value (see the module docstring).
 
         Returns:
             ``(order_id, status, filled, notional, reason)``.
@@ -336,16 +411,18 @@ class Market:
                 self._open_sell[k] += remaining
             self._orders[oid] = [agent, symbol, side, price, remaining, reserve]
             self._resting_ids[k][side < 0].add(oid)
+            if pegged:
+                self._pegged[symbol][oid] = float(self.fundamentals.fair_value[symbol]) * TICKS_PER_UNIT
         return oid, int(status), filled, notional, ""
 
-    def single_resting(self, agent: int, symbol: int, side: int) -> tuple[int, int] | None:
-        """``(price, remaining)`` of the agent's only resting order on a side, else ``None``."""
+    def single_resting(self, agent: int, symbol: int, side: int) -> tuple[int, int, bool] | None:
+        """``(price, remaining, pegged)`` of the agent's only resting order on a side, else ``None``."""
         ids = self._resting_ids[agent * self.n_symbols + symbol][side < 0]
         if len(ids) != 1:
             return None
         for oid in ids:
             rec = self._orders[oid]
-            return rec[3], rec[4]
+            return rec[3], rec[4], oid in self._pegged[symbol]
         return None  # pragma: no cover
 
     def _settle(self, trades: list[Trade], start: int, symbol: int) -> None:

@@ -22,7 +22,7 @@ from agents.crowd import Crowd
 from agents.market_maker import MarketMaker
 from agents.noise_trader import NoiseTrader
 from agents.registry import STRATEGIES, agent_specs, build_params, make_policies
-from marketenv.actions import ACTION_SHAPE, IOC, LIMIT, MARKET
+from marketenv.actions import ACTION_SHAPE, CANCEL, IOC, LIMIT, MARKET, PEG
 from marketenv.config import (
     AgentGroupConfig,
     Config,
@@ -39,13 +39,14 @@ from marketenv.simulation import Simulation, spawn_generators
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SIGNAL_TYPES = ("momentum", "trend_follower", "mean_reversion", "value_trader", "macd_crossover")
 DETERMINISTIC = {"market_maker": {"refresh": 1.0}, "noise_trader": {"activity": 1.0}}
+NO_PRIVATE_NOISE = {"value_trader": {"value_noise": 0.0}}
 
 # Features each signal rule reads, and overrides that make it buy / sell.
 READS = {
     "momentum": ("price_change_20",),
     "trend_follower": ("sma_10", "sma_50"),
     "mean_reversion": ("bb_percent_b",),
-    "value_trader": ("fair_value_deviation",),
+    "value_trader": ("mid_price", "fair_value"),
     "macd_crossover": ("macd_histogram",),
 }
 BUY_WHEN = {
@@ -92,7 +93,9 @@ def neutral_obs(**overrides: float) -> np.ndarray:
 def make_agent(
     type_name: str, params: dict[str, Any] | None = None, limit: int = 1000, seed: int = 0
 ) -> RuleBasedAgent:
-    p = {"activity": 1.0} if type_name in SIGNAL_TYPES else dict(DETERMINISTIC[type_name])
+    p = {"activity": 1.0, **NO_PRIVATE_NOISE.get(type_name, {})} if type_name in SIGNAL_TYPES else dict(
+        DETERMINISTIC[type_name]
+    )
     p.update(params or {})
     strategy = STRATEGIES[type_name](build_params(type_name, p), limit)
     spec = AgentSpec(0, f"{strategy.label}_00", type_name, 0, limit, 0)
@@ -159,11 +162,10 @@ def test_signal_orders_are_priced_symmetrically_about_the_mid(type_name: str, mi
 
 
 EDGES = {  # (feature overrides, expected direction) around each default threshold
-    "momentum": [({"price_change_20": 0.11}, 1), ({"price_change_20": -0.11}, -1), ({"price_change_20": 0.09}, 0)],
+    "momentum": [({"price_change_20": 0.051}, 1), ({"price_change_20": -0.051}, -1), ({"price_change_20": 0.049}, 0)],
     "trend_follower": [({"sma_10": 41.0125}, 1), ({"sma_10": 40.9875}, -1), ({"sma_10": 41.005}, 0)],
     "mean_reversion": [({"bb_percent_b": 1.0001}, -1), ({"bb_percent_b": -0.0001}, 1), ({"bb_percent_b": 1.0}, 0)],
-    "value_trader": [({"fair_value_deviation": -0.21}, 1), ({"fair_value_deviation": 0.21}, -1),
-                     ({"fair_value_deviation": -0.19}, 0)],
+    "value_trader": [({"mid_price": 40.99}, 1), ({"mid_price": 41.01}, -1), ({"mid_price": 41.0}, 0)],
     "macd_crossover": [({"macd_histogram": 1e-9}, 1), ({"macd_histogram": -1e-9}, -1), ({"macd_histogram": 0.0}, 0)],
 }  # fmt: skip
 
@@ -188,10 +190,25 @@ def test_trend_and_value_thresholds() -> None:
     trend = make_agent("trend_follower", {"threshold_pct": 0.5})
     assert direction(act(trend, neutral_obs(sma_10=41.1, sma_50=41.0))) == 0  # +0.24% < 0.5%
     assert direction(act(trend, neutral_obs(sma_10=41.3, sma_50=41.0))) == 1
-    value = make_agent("value_trader", {"threshold_pct": 1.0})
+    value = make_agent("value_trader", {"threshold_pct": 1.0, "value_noise": 0.0})
     assert direction(act(value, neutral_obs(mid_price=40.8, fair_value=41.0))) == 0  # -0.49%
     assert direction(act(value, neutral_obs(mid_price=40.5, fair_value=41.0))) == 1
     assert direction(act(value, neutral_obs(mid_price=41.5, fair_value=41.0))) == -1
+
+
+def test_value_trader_sees_the_fair_value_through_its_own_noise() -> None:
+    """At mid == fair, a noisy private estimate buys and sells about equally often, and the
+    share that buys at a given mispricing follows the normal law of the estimate."""
+    noise = 0.01
+    agent = make_agent("value_trader", {"value_noise": noise}, seed=11)
+    at_fair = [direction(act(agent, neutral_obs())) for _ in range(4000)]
+    assert np.mean(np.array(at_fair) == 1) == pytest.approx(0.5, abs=0.03)
+    # mid 0.5% below fair: it buys when its estimate is above the mid, i.e. when
+    # 1 + noise * z > 0.995, z > -0.5: probability Phi(0.5) = 0.691.
+    below = [direction(act(agent, neutral_obs(mid_price=41.0 * 0.995))) for _ in range(4000)]
+    assert np.mean(np.array(below) == 1) == pytest.approx(0.691, abs=0.03)
+    twin = make_agent("value_trader", {"value_noise": noise}, seed=11)
+    assert [direction(act(twin, neutral_obs())) for _ in range(50)] == at_fair[:50]
 
 
 def test_mean_reversion_band_margin() -> None:
@@ -210,11 +227,11 @@ def test_activity_is_the_probability_of_acting() -> None:
 
 
 # --------------------------------------------------------------------------- market maker
-def quotes(agent: RuleBasedAgent, **overrides: float) -> tuple[int, int, int, int, float]:
-    """(bid, ask, bid size, ask size, mid) of a maker's action."""
+def quotes(agent: RuleBasedAgent, kind: int = PEG, **overrides: float) -> tuple[int, int, int, int, float]:
+    """(bid, ask, bid size, ask size, mid) of a maker's two-sided action of order type ``kind``."""
     o = neutral_obs(**overrides)
     a = act(agent, o)
-    assert a[0, 0] == LIMIT and a[1, 0] == LIMIT
+    assert a[0, 0] == kind and a[1, 0] == kind
     bid, ask = prices(a, o[F["mid_price"]])
     return bid, ask, int(a[0, 1]), int(a[1, 1]), float(o[F["mid_price"]])
 
@@ -225,15 +242,31 @@ def test_market_maker_quotes_around_the_blend_of_mid_and_fair_value() -> None:
     centre = 4100 + 0.2 * 50  # ticks
     assert (bid, ask) == (centre - 3, centre + 3)
     assert qb == qa == agent.strategy.params.quote_size
+    skew = agent.strategy.params.inventory_skew
     rng = np.random.default_rng(0)
     for _ in range(300):
         mid = rng.integers(1000, 9000) / 100 + rng.choice([0.0, 0.005])
         fair = mid * (1 + rng.normal(0, 0.02))
         pos = float(rng.integers(-2000, 2001))
         bid, ask, *_ = quotes(agent, mid_price=mid, fair_value=fair, position=pos)
-        centre = (mid + 0.2 * (fair - mid)) * 100 - 6.0 * pos / 2000
+        centre = (mid + 0.2 * (fair - mid)) * 100 - skew * pos / 2000
+        half_tick = math.floor(2 * centre + 0.5) / 2  # the centre on the half-tick grid
+        assert abs(half_tick - centre) <= 0.25 + 1e-9
         assert bid < ask
-        assert bid <= centre - 3 < bid + 1 and ask - 1 < centre + 3 <= ask
+        assert bid <= half_tick - 3 < bid + 1 and ask - 1 < half_tick + 3 <= ask
+
+
+def test_market_maker_quote_pair_has_a_one_or_two_tick_spread_centred_on_the_half_tick() -> None:
+    agent = make_agent("market_maker", {"inventory_skew": 0.0}, limit=2000)
+    for fair, want in ((41.0, (4099, 4101)), (41.005, (4100, 4101)), (41.0024, (4099, 4101)),
+                       (41.0026, (4100, 4101)), (41.0076, (4100, 4102))):  # fmt: skip
+        bid, ask, *_ = quotes(agent, mid_price=41.0, fair_value=fair)
+        assert (bid, ask) == want, fair
+
+
+def test_market_maker_pegs_unless_told_not_to() -> None:
+    assert quotes(make_agent("market_maker"), PEG)[0] > 0
+    assert quotes(make_agent("market_maker", {"peg": False}), LIMIT)[0] > 0
 
 
 def test_market_maker_skews_both_quotes_against_inventory() -> None:
@@ -246,12 +279,21 @@ def test_market_maker_skews_both_quotes_against_inventory() -> None:
     assert flat[0] - long[0] == 5 and short[1] - flat[1] == 5  # 10 ticks * 1000 / 2000
 
 
-def test_market_maker_shrinks_the_quote_that_would_pass_its_limit() -> None:
+def test_market_maker_at_its_limit_withdraws_only_the_side_that_grows_the_position() -> None:
     agent = make_agent("market_maker", {"quote_size": 20}, limit=100)
     assert quotes(agent, position=90.0)[2:4] == (10, 20)
-    assert quotes(agent, position=100.0)[2:4] == (0, 20)  # LIMIT of 0: cancel, place nothing
     assert quotes(agent, position=-95.0)[2:4] == (20, 5)
-    assert quotes(agent, position=-100.0)[2:4] == (20, 0)
+    long = act(agent, neutral_obs(position=100.0))
+    assert long[0].tolist() == [CANCEL, 0, 0] and long[1, 0] == PEG and long[1, 1] == 20
+    short = act(agent, neutral_obs(position=-100.0))
+    assert short[1].tolist() == [CANCEL, 0, 0] and short[0, 0] == PEG and short[0, 1] == 20
+
+
+def test_market_maker_widens_with_recent_volatility() -> None:
+    agent = make_agent("market_maker", {"vol_widening": 1.0, "inventory_skew": 0.0})
+    calm = quotes(agent, atr_14=0.0)
+    wild = quotes(agent, atr_14=0.03)  # 3 ticks of recent range: 3 more ticks each side
+    assert wild[0] == calm[0] - 3 and wild[1] == calm[1] + 3
 
 
 def test_market_maker_jitter_and_refresh() -> None:
@@ -264,12 +306,13 @@ def test_market_maker_jitter_and_refresh() -> None:
             bid, ask = prices(a, 41.0)
             widths.append(ask - bid)
     assert acted == pytest.approx(1000, abs=100)
-    assert min(widths) >= 8 and max(widths) <= 2 * math.ceil(4 * 1.5) and len(set(widths)) > 1
+    assert min(widths) >= 8 and max(widths) <= 2 * math.ceil(4 * 1.5) + 1 and len(set(widths)) > 1
 
 
 # --------------------------------------------------------------------------- noise trader
 def test_noise_trader_orders_are_random_within_their_parameters() -> None:
-    params = {"activity": 0.6, "quantity": 7, "market_prob": 0.3, "max_offset_ticks": 4, "cross_ticks": 1}
+    params = {"activity": 0.6, "quantity": 7, "market_prob": 0.3, "max_offset_ticks": 4, "cross_ticks": 1,
+              "size_tail": 0.0, "vol_feedback": 0.0}  # fmt: skip
     agent = make_agent("noise_trader", params, seed=3)
     dirs, sizes, kinds, buy_off, sell_dist = [], [], [], [], []
     mid = 41.005
@@ -304,6 +347,32 @@ def test_noise_trader_orders_are_random_within_their_parameters() -> None:
         return [act(agent, neutral_obs()).tolist() for _ in range(50)]
 
     assert sequence(3) == sequence(3) and sequence(3) != sequence(4)
+
+
+def test_noise_trader_sizes_are_pareto_tailed_and_capped() -> None:
+    agent = make_agent("noise_trader", {"size_tail": 1.5, "quantity": 40, "vol_feedback": 0.0}, seed=2)
+    sizes = []
+    for _ in range(20000):
+        a = act(agent, neutral_obs())
+        sizes.append(int(a[0, 1] + a[1, 1]))
+    s = np.array(sizes)
+    assert s.min() >= 1 and s.max() == 40
+    # P(size >= k) = k ** -1.5 below the cap
+    for k in (2, 4, 10):
+        assert np.mean(s >= k) == pytest.approx(k**-1.5, rel=0.1), k
+
+
+def test_noise_trader_activity_follows_news_attention_and_volatility() -> None:
+    base = {"activity": 0.1, "news_attention": 2.0, "vol_feedback": 1.0, "vol_ref_ticks": 2.0}
+    rates = {}
+    for name, over in {"calm": {"atr_14": 0.02}, "news": {"atr_14": 0.02, "news_magnitude": 0.5},
+                       "volatile": {"atr_14": 0.06}, "nan_atr": {"atr_14": float("nan")}}.items():  # fmt: skip
+        agent = make_agent("noise_trader", base, seed=4)
+        rates[name] = np.mean([act(agent, neutral_obs(**over)).any() for _ in range(6000)])
+    assert rates["calm"] == pytest.approx(0.1, abs=0.015)  # atr at the reference: neutral
+    assert rates["news"] == pytest.approx(0.2, abs=0.02)  # 1 + 2 * 0.5
+    assert rates["volatile"] == pytest.approx(0.3, abs=0.02)  # (6 / 2) ** 1
+    assert rates["nan_atr"] == pytest.approx(0.1, abs=0.015)  # warm-up: no feedback
 
 
 # --------------------------------------------------------------------------- safety
@@ -476,14 +545,16 @@ def test_crowd_acts_exactly_like_its_agents_one_by_one(config_name: str, tmp_pat
     sim = Simulation(cfg, seed)
     policies = list(make_policies(cfg, sim.specs, spawn_generators(seed, sim.n_agents).agents).values())
     acted = np.zeros(sim.n_agents, dtype=bool)
-    for _ in range(200):  # > 3 blocks of random numbers
+    for _ in range(400):  # > 6 blocks of random numbers
         obs = sim.begin_tick()
         crowd = sim.crowd_actions(obs)
         one_by_one = np.stack([p.predict(obs[i])[0] for i, p in enumerate(policies)])
         np.testing.assert_array_equal(crowd, one_by_one)
         acted |= crowd.reshape(sim.n_agents, -1).any(axis=1)
         sim.execute(crowd)
-    assert acted.all(), "every agent should have acted at least once"
+    types = {spec.type for spec in sim.specs}
+    assert {sim.specs[i].type for i in np.flatnonzero(acted)} == types, "every strategy should have acted"
+    assert acted.mean() >= 0.9
 
 
 def test_crowd_is_independent_of_how_agents_are_grouped() -> None:

@@ -1,0 +1,1 @@
+"""The realism report: stylized facts of a run, plots and an HTML page (``marketenv report``)."""
