@@ -7,6 +7,7 @@
               [--record-interval N] [--ticks N] [--seed N] [--config FILE]
     marketenv check FILE          verify a recording (recorders.check)
     marketenv train ...           train a tree model on recordings (scripts/export_rf.py)
+    marketenv report [FILE]       the realism report of a recording or a fresh run
 
 Bad input prints one line on stderr and exits with status 2; no traceback.
 """
@@ -127,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agents.training import main as train_main
 
         return train_main(argv[1:])
+    if argv and argv[0] == "report":
+        from marketenv.report.cli import main as report_main
+
+        return report_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

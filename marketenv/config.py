@@ -127,7 +127,7 @@ class NewsConfig:
     """The news process, per symbol.
 
     News is information: an event moves the symbol's log earnings (hence its fair value)
-    by a jump of ``impact * sentiment * magnitude * t``, where ``t`` is a Student-t draw
+    by a jump of ``impact * sentiment * magnitude * |t|``, where ``t`` is a Student-t draw
     with ``jump_tail`` degrees of freedom (heavy-tailed), at the tick it arrives; the move
     is permanent. While the event is active the symbol draws attention: its fair-value
     volatility and the activity of attention-driven traders rise by a factor

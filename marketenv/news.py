@@ -7,7 +7,7 @@ Pareto-distributed duration (tail index ``duration_tail``, between ``min_duratio
 freedom).
 
 * **At arrival** the event moves the symbol's log earnings, once, by
-  ``impact * sentiment * magnitude * t`` (see :mod:`marketenv.fundamentals`): news is
+  ``impact * sentiment * magnitude * |t|`` (see :mod:`marketenv.fundamentals`): news is
   priced when it arrives, so the event's public features carry no information about the
   direction of later moves.
 * **While active** (ticks ``t0 .. t0 + d - 1``; ``ticks_remaining`` is ``d`` at ``t0`` and
@@ -94,7 +94,7 @@ class NewsGenerator:
                     self.duration[s] = d
                     self.remaining[s] = d
                     self.events_started += 1
-                    jump[s] = c.impact * self.sentiment[s] * self.magnitude[s] * t[s]
+                    jump[s] = c.impact * self.sentiment[s] * self.magnitude[s] * abs(t[s])
                 else:
                     self.sentiment[s] = 0.0
                     self.magnitude[s] = 0.0

@@ -45,6 +45,17 @@ def small_cfg() -> Config:
     return cfg
 
 
+def without_price_impact(cfg: Config) -> Config:
+    """``cfg`` with market makers that do not skew by inventory: flow does not move the price."""
+    groups = tuple(
+        dataclasses.replace(g, params={**g.params, "inventory_skew": 0.0}) if g.type == "market_maker" else g
+        for g in cfg.agents
+    )
+    out = dataclasses.replace(cfg, agents=groups)
+    out.validate()
+    return out
+
+
 @pytest.fixture
 def multi_cfg() -> Config:
     return load_config(CONFIGS / "multi_symbol.toml").with_overrides(ticks=400)

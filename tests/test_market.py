@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marketenv.config import AgentGroupConfig, Config, MarketConfig, NewsConfig, SymbolConfig
+from marketenv.config import (
+    AgentGroupConfig,
+    Config,
+    FundamentalsConfig,
+    MarketConfig,
+    NewsConfig,
+    SymbolConfig,
+)
+from marketenv.feature_spec import TICKS_PER_YEAR
 from marketenv.fundamentals import Fundamentals
 from marketenv.market import Market
-from marketenv.news import NewsGenerator
+from marketenv.news import NewsEvent, NewsGenerator
 from marketenv.types import Order, OrderKind, OrderStatus
 
 BUY, SELL = 1, -1
@@ -166,65 +174,130 @@ def test_agent_order_is_a_seeded_permutation() -> None:
 # ----------------------------------------------------------------- fundamentals
 def test_gordon_growth_value_and_fallback() -> None:
     syms = (
+        SymbolConfig(name="A", eps=5.0, payout=0.4, growth=0.03, discount_rate=0.08, volatility=0.0),
         SymbolConfig(
-            name="A", eps=5.0, payout=0.4, growth=0.03, discount_rate=0.08, drift_sigma=0.0
-        ),
-        SymbolConfig(
-            name="B",
-            eps=2.0,
-            payout=0.5,
-            growth=0.10,
-            discount_rate=0.08,
-            fallback_pe=15.0,
-            drift_sigma=0.0,
+            name="B", eps=2.0, payout=0.5, growth=0.10, discount_rate=0.08, fallback_pe=15.0, volatility=0.0
         ),
     )
     f = Fundamentals(syms, np.random.default_rng(0))
     assert f.fair_value[0] == pytest.approx(5.0 * 0.4 * 1.03 / 0.05)
     assert f.fair_value[1] == pytest.approx(30.0)
-    f.step(np.zeros(2))
+    f.step(np.zeros(2), np.ones(2))
     assert f.fair_value[0] == pytest.approx(41.2)
 
 
-def test_drift_is_bounded() -> None:
-    sym = SymbolConfig(name="A", drift_sigma=0.05, max_drift=0.02)
-    f = Fundamentals((sym,), np.random.default_rng(1))
-    base = f.fair_value[0]
-    for _ in range(2000):
-        f.step(np.zeros(1))
-        assert abs(np.log(f.fair_value[0] / base)) <= 0.02 + 1e-12
+def test_diffusion_runs_at_the_configured_annual_volatility_without_clipping() -> None:
+    """Log fair-value changes have the configured annual volatility (regime mean square 1),
+    no drift in the fair value itself, and nothing bounds the walk."""
+    sym = SymbolConfig(name="A", volatility=0.3)
+    cfg = FundamentalsConfig(vol_of_vol=0.5, vol_half_life=200)
+    f = Fundamentals((sym,), np.random.default_rng(1), cfg)
+    n = 200_000
+    logs = np.empty(n)
+    regimes = np.empty(n)
+    for t in range(n):
+        logs[t] = np.log(f.step(np.zeros(1), np.ones(1))[0])
+        regimes[t] = f.regime
+    r = np.diff(logs)
+    assert np.std(r) * np.sqrt(TICKS_PER_YEAR) == pytest.approx(0.3, rel=0.05)
+    assert np.mean(regimes**2) == pytest.approx(1.0, rel=0.1)
+    # the regime is persistent: |r| is autocorrelated at lags well inside the half-life
+    a = np.abs(r) - np.abs(r).mean()
+    assert np.dot(a[:-50], a[50:]) / np.dot(a, a) > 0.05
+    # a martingale in price: the mean 1-tick gross return is 1 (within sampling error)
+    gross = np.exp(r) - 1
+    assert abs(gross.mean()) < 3 * gross.std() / np.sqrt(gross.size)
 
 
-def test_news_moves_fair_value_in_sentiment_direction() -> None:
-    sym = SymbolConfig(name="A", drift_sigma=0.0)
+def test_attention_scales_the_diffusion() -> None:
+    sym = SymbolConfig(name="A", volatility=0.2)
+    calm = Fundamentals((sym,), np.random.default_rng(3), FundamentalsConfig(vol_of_vol=0.0))
+    busy = Fundamentals((sym,), np.random.default_rng(3), FundamentalsConfig(vol_of_vol=0.0))
+    rc = np.diff([np.log(calm.step([0.0], [1.0])[0]) for _ in range(20000)])
+    rb = np.diff([np.log(busy.step([0.0], [2.5])[0]) for _ in range(20000)])
+    assert np.std(rb) / np.std(rc) == pytest.approx(2.5, rel=1e-6)  # same draws, scaled
+
+
+def test_jumps_move_the_fair_value_at_once_and_for_good() -> None:
+    sym = SymbolConfig(name="A", volatility=0.0)
     f = Fundamentals((sym,), np.random.default_rng(1))
     base = f.fair_value[0]
+    f.step([0.01], [1.0])
+    assert f.fair_value[0] == pytest.approx(base * np.exp(0.01))
     for _ in range(100):
-        f.step(np.full(1, 0.001))
-    assert f.fair_value[0] == pytest.approx(base * np.exp(0.1))
+        f.step([0.0], [1.0])
+    assert f.fair_value[0] == pytest.approx(base * np.exp(0.01))
+
+
+def test_market_factor_correlates_symbols() -> None:
+    syms = (SymbolConfig(name="A"), SymbolConfig(name="B"), SymbolConfig(name="C"))
+    for share in (0.0, 0.5, 0.9):
+        cfg = FundamentalsConfig(vol_of_vol=0.0, factor_share=share)
+        f = Fundamentals(syms, np.random.default_rng(4), cfg)
+        logs = np.log(np.array([f.step(np.zeros(3), np.ones(3)).copy() for _ in range(20000)]))
+        c = np.corrcoef(np.diff(logs, axis=0).T)
+        assert c[0, 1] == pytest.approx(share, abs=0.03) and c[1, 2] == pytest.approx(share, abs=0.03)
 
 
 # ------------------------------------------------------------------------ news
-def test_news_events_have_valid_ranges_and_countdown() -> None:
-    cfg = NewsConfig(rate=0.05, min_duration=3, max_duration=9, impact=0.1)
+def test_news_jumps_only_at_arrival_and_attention_lasts_the_event() -> None:
+    cfg = NewsConfig(rate=0.05, min_duration=3, max_duration=9, impact=0.1, attention=2.0)
     g = NewsGenerator(cfg, 4, np.random.default_rng(5))
-    seen = 0
-    prev = {}
+    seen = arrivals = 0
+    prev: dict[int, NewsEvent | None] = {}
     for _ in range(3000):
-        effect = g.step()
+        jump = g.step()
         for s in range(4):
             ev = g.active(s)
             if ev is None:
-                assert effect[s] == 0.0
+                assert jump[s] == 0.0 and g.attention[s] == 1.0
                 continue
             seen += 1
             assert -1 <= ev.sentiment <= 1 and 0 <= ev.magnitude <= 1
             assert 3 <= ev.duration <= 9 and 1 <= ev.ticks_remaining <= ev.duration
-            if s in prev and prev[s] is not None and prev[s].ticks_remaining > 1:
-                assert ev.ticks_remaining == prev[s].ticks_remaining - 1
-            assert effect[s] == pytest.approx(ev.sentiment * ev.magnitude * 0.1 / ev.duration)
+            assert g.attention[s] == pytest.approx(1.0 + 2.0 * ev.magnitude)
+            if ev.ticks_remaining == ev.duration:  # the arrival tick: the one jump
+                arrivals += 1
+                assert np.sign(jump[s]) == np.sign(ev.sentiment)  # sentiment sets the direction
+            else:
+                assert jump[s] == 0.0
+                assert ev.ticks_remaining == prev[s].ticks_remaining - 1  # type: ignore[union-attr]
         prev = {s: g.active(s) for s in range(4)}
-    assert seen > 100
+    assert seen > 100 and arrivals > 50
+
+
+def test_news_jump_size_is_heavy_tailed_sentiment_times_magnitude() -> None:
+    """jump / (impact * sentiment * magnitude) is |Student-t| with ``jump_tail`` dof."""
+    cfg = NewsConfig(rate=1.0, min_duration=1, max_duration=1, impact=0.01, jump_tail=3.0)
+    g = NewsGenerator(cfg, 1, np.random.default_rng(8))
+    t = []
+    for _ in range(40000):
+        j = g.step()[0]
+        ev = g.active(0)
+        assert ev is not None and ev.ticks_remaining == ev.duration == 1
+        scale = 0.01 * ev.sentiment * ev.magnitude
+        if abs(scale) > 1e-4:
+            t.append(j / scale)
+    t = np.array(t)
+    assert t.min() >= 0
+    # t(3): P(|T| > 3) = 0.0577, P(|T| > 6) = 0.0091 (normal: 0.0027 and ~0)
+    assert np.mean(t > 3) == pytest.approx(0.0577, rel=0.15)
+    assert np.mean(t > 6) == pytest.approx(0.0091, rel=0.3)
+
+
+def test_news_durations_are_pareto_between_the_bounds() -> None:
+    cfg = NewsConfig(rate=1.0, min_duration=10, max_duration=1000, duration_tail=1.0)
+    g = NewsGenerator(cfg, 1, np.random.default_rng(2))
+    durations = []
+    for _ in range(200000):
+        g.step()
+        ev = g.active(0)
+        if ev is not None and ev.ticks_remaining == ev.duration:
+            durations.append(ev.duration)
+    d = np.array(durations)
+    assert d.min() >= 10 and d.max() <= 1000
+    # P(D >= 100) = (10 / 100) ** 1 for a Pareto of tail index 1
+    assert np.mean(d >= 100) == pytest.approx(0.1, rel=0.15)
 
 
 def test_news_is_reproducible() -> None:
@@ -238,3 +311,59 @@ def test_news_is_reproducible() -> None:
         assert np.array_equal(ea, b.step())
         differs |= not np.array_equal(ea, c.step())
     assert differs  # another seed gives other news
+
+
+# --------------------------------------------------------------------- pegged orders
+def _publish(m: Market, fair_ticks: float) -> None:
+    """Make the market publish ``fair_ticks`` as the next fair value (fundamentals stubbed)."""
+
+    def step(jumps: object, attention: object) -> np.ndarray:
+        m.fundamentals.fair_value = np.array([fair_ticks / 100.0])
+        return m.fundamentals.fair_value
+
+    m.fundamentals.step = step  # type: ignore[method-assign]
+
+
+def _quotes(m: Market, agent: int) -> dict[int, int]:
+    return {side: price for _oid, side, price, _q in m.resting_orders(agent, 0)}
+
+
+def test_pegged_quotes_follow_the_fair_value_in_half_tick_steps_of_the_mid() -> None:
+    m = make_market()
+    f0 = float(m.fundamentals.fair_value[0]) * 100
+    m.place(0, 0, BUY, 5, 4999, int(OrderKind.LIMIT), pegged=True)
+    m.place(0, 0, SELL, 5, 5001, int(OrderKind.LIMIT), pegged=True)
+    m.place(1, 0, BUY, 5, 4990, int(OrderKind.LIMIT))  # not pegged: never moves
+    steps = [(0.3, {BUY: 4999, SELL: 5002}), (0.8, {BUY: 5000, SELL: 5002}),
+             (1.2, {BUY: 5000, SELL: 5002}), (-0.9, {BUY: 4998, SELL: 5000})]  # fmt: skip
+    for shift, want in steps:
+        _publish(m, f0 + shift)
+        m.end_tick()
+        m.start_tick()
+        assert _quotes(m, 0) == want, shift
+        assert _quotes(m, 1) == {BUY: 4990}
+        assert m.mid2(0) == want[BUY] + want[SELL]
+    assert m.trades == [] and m.open_quantity(0, 0, BUY) == 5 and m.open_quantity(0, 0, SELL) == 5
+
+
+def test_a_pegged_order_that_crosses_trades_in_the_closing_tick() -> None:
+    m = make_market()
+    f0 = float(m.fundamentals.fair_value[0]) * 100
+    m.place(1, 0, SELL, 3, 5002, int(OrderKind.LIMIT))
+    m.place(0, 0, BUY, 5, 5000, int(OrderKind.LIMIT), pegged=True)
+    tick = m.tick
+    _publish(m, f0 + 3.0)  # the bid moves up 3 ticks, through the resting ask at 5002
+    m.end_tick()
+    assert [(t.tick, t.price, t.quantity, t.buyer, t.seller) for t in m.trades] == [(tick, 5002, 3, 0, 1)]
+    assert m.position[0] == 3 and m.position[1] == -3
+    assert _quotes(m, 0) == {BUY: 5003} and m.open_quantity(0, 0, BUY) == 2
+    m.check_conservation()
+
+
+def test_a_pegged_order_that_would_break_a_limit_is_dropped() -> None:
+    m = make_market(cash=50.10)  # 5,010 cents: enough for one share at 50.00, not at 50.20
+    f0 = float(m.fundamentals.fair_value[0]) * 100
+    m.place(0, 0, BUY, 1, 5000, int(OrderKind.LIMIT), pegged=True)
+    _publish(m, f0 + 20.0)
+    m.end_tick()
+    assert m.resting_orders(0, 0) == [] and m.free_cash(0) == m.cash[0] == 5010

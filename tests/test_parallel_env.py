@@ -15,7 +15,7 @@ from marketenv.errors import InvalidActionError, ResetNeeded
 from marketenv.parallel_env import MarketParallelEnv
 from marketenv.simulation import Simulation
 from marketenv.types import Trade
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, without_price_impact
 
 INFO_KEYS = {"tick", "fill_quantity", "fill_price", "order_status", "reject_reason", "equity", "cash", "position"}
 
@@ -44,9 +44,10 @@ def policy_trades(cfg: Config, ticks: int) -> tuple[list[list[Trade]], MarketPar
 
 
 def sell_everything_cfg(cfg: Config) -> Config:
-    """``cfg`` with a first agent ``NoiseTrader_00`` holding 10.00 of cash."""
+    """``cfg`` with a first agent ``NoiseTrader_00`` holding 10.00 of cash, and makers whose
+    quotes do not move with its flow (so selling only costs it the spread)."""
     poor = AgentGroupConfig(type="noise_trader", count=1, initial_cash=10.0, position_limit=5000)
-    out = dataclasses.replace(cfg, agents=(poor, *cfg.agents))
+    out = dataclasses.replace(without_price_impact(cfg), agents=(poor, *without_price_impact(cfg).agents))
     out.validate()
     return out
 
@@ -208,7 +209,7 @@ def test_bankrupt_agent_is_terminated_and_removed(small_cfg: Config) -> None:
     [
         (np.zeros((3, 3), dtype=np.int64), "shape \\(3, 3\\) must be \\(2, 3\\)"),
         ([1, 2, 3], "shape \\(3,\\)"),
-        (np.array([[5, 1, 0], [0, 0, 0]]), "outside the action space"),
+        (np.array([[6, 1, 0], [0, 0, 0]]), "outside the action space"),
         (np.array([[1, 10_001, 0], [0, 0, 0]]), "quantity 0..10000"),
         (np.array([[1, 1, 10_001], [0, 0, 0]]), "outside the action space"),
         (np.array([[1, -1, 0], [0, 0, 0]]), "outside the action space"),
