@@ -34,7 +34,7 @@ class MarketMakerParams:
     quote_size: int = 50
     fair_weight: float = 1.0
     inventory_skew: float = 100.0
-    refresh: float = 1.0
+    refresh: float = 0.5
     vol_widening: float = 0.0
     peg: bool = True
 

@@ -37,7 +37,7 @@ class NoiseParams:
         vol_ref_ticks: The ``atr_14`` (in ticks) at which volatility feedback is neutral.
     """
 
-    activity: float = 0.3
+    activity: float = 0.2
     quantity: int = 50
     market_prob: float = 0.25
     max_offset_ticks: int = 10
