@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from marketenv import __version__
@@ -31,15 +31,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"marketenv: error: {message} (see marketenv --help)\n")
 
 
+def int_in_range(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse ``type`` accepting integers in ``lo..hi`` (values echoed cut short)."""
+
+    def parse(text: str) -> int:
+        if len(text.strip()) <= 30:
+            int(text)  # a ValueError makes argparse say "invalid int value: '...'"
+        return _int_in(text, lo, hi)
+
+    parse.__name__ = "int"
+    return parse
+
+
 def _int_in(text: str, lo: int, hi: int) -> int:
     if len(text.strip()) > 30:
-        raise argparse.ArgumentTypeError(f"{brief(text)} is not an integer in {lo}..{hi:,}")
+        raise argparse.ArgumentTypeError(f"{brief(text)} is not an integer from {lo} to {hi:,}")
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{brief(text)!r} is not an integer") from None
-    if not lo <= v <= hi:
-        raise argparse.ArgumentTypeError(f"must be in {lo}..{hi:,} (got {brief(v)})")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < lo:
+        raise argparse.ArgumentTypeError(f"must be >= {lo} (got {v}); allowed: {lo} to {hi:,}")
+    if v > hi:
+        raise argparse.ArgumentTypeError(f"must be <= {hi:,} (got {v:,}); allowed: {lo} to {hi:,}")
     return v
 
 

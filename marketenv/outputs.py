@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -210,3 +211,54 @@ def stale_temps(path: Path, remove: bool = True) -> tuple[list[Path], list[Path]
                 continue
         removed.append(tmp)
     return sorted(removed), sorted(kept)
+
+
+class Summary:
+    """Lines for stdout after the work is done; a broken pipe or full disk there is said
+    once on stderr (with ``done``, what is already safe) and does not fail the command.
+
+    Args:
+        done: What the stderr note says is already complete, e.g. "the recording is complete".
+    """
+
+    def __init__(self, done: str) -> None:
+        self.done = done
+        self.failed = False
+
+    def _fail(self, exc: OSError) -> None:
+        if not self.failed:
+            self.failed = True
+            self.err(f"cannot write to stdout ({exc.strerror or exc}); {self.done}")
+            # Python flushes stdout again at exit: point it at nothing so that cannot fail.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError):
+                pass
+
+    def line(self, text: str) -> None:
+        """Print ``text`` unless stdout already failed."""
+        if self.failed:
+            return
+        try:
+            print(text)
+        except OSError as exc:
+            self._fail(exc)
+
+    def flush(self) -> None:
+        """Flush stdout now, so that a failure is reported here and not at exit."""
+        if self.failed:
+            return
+        try:
+            sys.stdout.flush()
+        except OSError as exc:
+            self._fail(exc)
+
+    @staticmethod
+    def err(text: str) -> None:
+        """Print ``text`` on stderr (ignoring a failure there: nothing is left to tell)."""
+        try:
+            print(text, file=sys.stderr)
+        except OSError:
+            pass

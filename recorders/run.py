@@ -11,9 +11,7 @@ the complete new file or the prior one, and no temporary file is left behind.
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -21,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from marketenv.config import Config
+from marketenv.outputs import Summary
 from marketenv.parallel_env import MarketParallelEnv
 from marketenv.progress import Progress
 from recorders.recording_wrapper import ParallelRecordingWrapper
@@ -141,7 +140,7 @@ def _record(
     recorder = rec.recorder
     assert recorder is not None
     writer = recorder.writer
-    out = _Out()
+    out = Summary("the recording is complete")
     for tmp in writer.stale_temps_removed:
         out.err(f"removed {tmp}, an unfinished recording left by a killed run")
     for tmp in writer.stale_temps_kept:
@@ -198,45 +197,3 @@ def _record(
     out.line(f"wall time    {wall:.2f} s  ({done / max(wall, 1e-9):,.0f} ticks/s)")
     out.flush()
     return 130 if early else 0
-
-
-class _Out:
-    """The summary on stdout; a broken pipe or full disk there is said once on stderr."""
-
-    def __init__(self) -> None:
-        self.failed = False
-
-    def _fail(self, exc: OSError) -> None:
-        if not self.failed:
-            self.failed = True
-            self.err(f"cannot write the summary to stdout ({exc.strerror or exc}); the recording is complete")
-
-    def line(self, text: str) -> None:
-        if self.failed:
-            return
-        try:
-            print(text)
-        except OSError as exc:
-            self._fail(exc)
-
-    def flush(self) -> None:
-        if self.failed:
-            return
-        try:
-            sys.stdout.flush()
-        except OSError as exc:
-            self._fail(exc)
-            # Python flushes stdout again at exit; point it at nothing so that it cannot fail.
-            try:
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-                os.close(devnull)
-            except (OSError, ValueError, AttributeError):
-                pass
-
-    @staticmethod
-    def err(text: str) -> None:
-        try:
-            print(text, file=sys.stderr)
-        except OSError:
-            pass
