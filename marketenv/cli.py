@@ -45,15 +45,15 @@ def int_in_range(lo: int, hi: int) -> Callable[[str], int]:
 
 def _int_in(text: str, lo: int, hi: int) -> int:
     if len(text.strip()) > 30:
-        raise argparse.ArgumentTypeError(f"{brief(text)} is not an integer from {lo} to {hi:,}")
+        raise argparse.ArgumentTypeError(f"{brief(text)} is not an integer of at most {hi:,}")
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if v < lo:
-        raise argparse.ArgumentTypeError(f"must be >= {lo} (got {v}); allowed: {lo} to {hi:,}")
+        raise argparse.ArgumentTypeError(f"must be >= {lo} (got {v})")
     if v > hi:
-        raise argparse.ArgumentTypeError(f"must be <= {hi:,} (got {v:,}); allowed: {lo} to {hi:,}")
+        raise argparse.ArgumentTypeError(f"must be <= {hi:,} (got {v:,})")
     return v
 
 

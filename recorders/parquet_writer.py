@@ -165,7 +165,7 @@ class ParquetRecordWriter:
         self.schema: pa.Schema = schema
         self.partial_path: Path | None = None
         self._layout(schema, string_categories)
-        self.path: Path = self._check_path(Path(path), inputs)
+        self.path: Path = self._check_path(path, inputs)
         self.stale_temps_removed: list[Path]
         """Temporary files of ``path`` left by killed runs, deleted at start."""
         self.stale_temps_kept: list[Path]
@@ -288,9 +288,11 @@ class ParquetRecordWriter:
         feature_set = set(feats)
         self._direct_nofeat: list[str] = [n for n in names if n not in feature_set]
 
-    def _check_path(self, path: Path, inputs: Sequence[str | os.PathLike[str]]) -> Path:
+    def _check_path(
+        self, raw: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]]
+    ) -> Path:
         """Reject what must not be replaced and unwritable locations before touching the disk."""
-        check_output(path, "--record-output", inputs, "training.parquet", RecordingError)
+        path = check_output(raw, "--record-output", inputs, "training.parquet", RecordingError)
         if path.name in ("", ".", ".."):
             raise RecordingError(
                 f"--record-output {path} is not a file name; give a path such as data/training.parquet"

@@ -241,7 +241,7 @@ class ParallelRecordingWrapper:
         self, env: Any, output: str | Path, warmup: int = 100, interval: int = 1, **kw: Any
     ) -> None:
         self.env = env
-        self.output = Path(output)
+        self.output = output  # as given: a trailing slash must reach the writer
         self.schedule = RecordSchedule(warmup, interval, kw.pop("ticks", None))
         self._kw = kw
         self.recorder: TransitionRecorder | None = None
@@ -302,7 +302,7 @@ class GymRecordingWrapper(gym.Wrapper):
         self, env: gym.Env, output: str | Path, warmup: int = 100, interval: int = 1, **kw: Any
     ) -> None:
         super().__init__(env)
-        self.output = Path(output)
+        self.output = output  # as given: a trailing slash must reach the writer
         self.schedule = RecordSchedule(warmup, interval, kw.pop("ticks", None))
         self._kw = kw
         self.recorder: TransitionRecorder | None = None
