@@ -61,7 +61,7 @@ from marketenv.cli import int_in_range
 from marketenv.config import MAX_TICKS
 from marketenv.errors import MarketEnvError
 from marketenv.feature_spec import FEATURE_NAMES
-from marketenv.outputs import brief, check_output
+from marketenv.outputs import brief, check_output, stale_temps
 
 __all__ = ["AGENT_STATE_FEATURES", "TrainingError", "build_parser", "main", "train"]
 
@@ -694,6 +694,8 @@ def train(args: argparse.Namespace, out: Any = None) -> dict[str, Any]:
         ],
     }
     model.training = training
+    for tmp in stale_temps(Path(args.out))[0]:
+        print(f"removed {tmp}, an unfinished model file left by a killed run", file=sys.stderr)
     try:
         model.save(args.out)
     except OSError as exc:
