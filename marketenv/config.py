@@ -436,10 +436,10 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
             except ConfigError:
                 continue
         names = " or ".join(getattr(a, "__name__", str(a)) for a in args if a is not type(None))
-        raise ConfigError(f"{key} must be {names} (got {type(value).__name__} {value!r})")
+        raise ConfigError(f"{key} must be {names} (got {type(value).__name__} {_brief(repr(value))})")
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key} must be a number (got {type(value).__name__} {value!r})")
+            raise ConfigError(f"{key} must be a number (got {type(value).__name__} {_brief(repr(value))})")
         try:
             as_float = float(value)
         except OverflowError:
@@ -449,15 +449,15 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
         return as_float
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer (got {type(value).__name__} {value!r})")
+            raise ConfigError(f"{key} must be an integer (got {type(value).__name__} {_brief(repr(value))})")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false (got {type(value).__name__} {value!r})")
+            raise ConfigError(f"{key} must be true or false (got {type(value).__name__} {_brief(repr(value))})")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string (got {type(value).__name__} {value!r})")
+            raise ConfigError(f"{key} must be a string (got {type(value).__name__} {_brief(repr(value))})")
         return value
     if origin is not None and origin is Mapping or tp is Mapping:
         if not isinstance(value, Mapping):
@@ -477,7 +477,7 @@ def _build(cls: Any, data: Any, where: str) -> Any:
     if unknown:
         prefix = f"{where}." if where else ""
         raise ConfigError(
-            f"unknown key {prefix}{unknown[0]}; known keys: {', '.join(sorted(fields))}"
+            f"unknown key {prefix}{_brief(unknown[0])}; known keys: {', '.join(sorted(fields))}"
         )
     kwargs: dict[str, Any] = {}
     for name, value in data.items():

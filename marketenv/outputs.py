@@ -41,11 +41,13 @@ _KINDS = (
 
 
 def brief(value: object, limit: int = 60) -> str:
-    """``repr``-free text of ``value`` cut to about ``limit`` characters for messages."""
+    """Text of ``value`` on one line, cut to about ``limit`` characters, for messages."""
     try:
         text = value if isinstance(value, str) else str(value)
     except ValueError:  # an int too long to convert to text
         text = f"<integer of about {int(value).bit_length() * 0.30103:.0f} digits>"  # type: ignore[call-overload]
+    if not text.isprintable():  # newlines and control characters: escaped, one line
+        text = repr(text)[1:-1]
     if len(text) <= limit:
         return text
     return f"{text[: limit - 20]}...({len(text):,} characters)"

@@ -480,3 +480,23 @@ def test_ragged_parallel_actions() -> None:
         env.unwrapped.step_array([[[0, 0, 0], [0, 0]]] * len(env.agents))
     acts = np.zeros((len(env.agents), 2, 3), dtype=np.int64)
     env.unwrapped.step_array(acts)  # still usable
+
+
+def test_progress_on_a_vanished_terminal_does_not_fail_the_run() -> None:
+    from marketenv.progress import Progress
+
+    class Gone:
+        def isatty(self) -> bool:
+            return True
+
+        def write(self, text: str) -> int:
+            raise OSError(5, "Input/output error")
+
+        def flush(self) -> None:
+            raise OSError(5, "Input/output error")
+
+    prog = Progress(10, stream=Gone(), interval=0.0)  # type: ignore[arg-type]
+    prog.update(5)
+    assert prog.enabled is False
+    prog.update(10)
+    prog.close()
