@@ -78,7 +78,7 @@ def _paths(d: Any, prefix: tuple = ()) -> list[tuple]:
 
 BASE_PATHS = _paths(BASE)[1:]
 KEYS = sorted({p[-1] for p in BASE_PATHS if isinstance(p[-1], str)} | {
-    "initial_cash", "initial_position", "drift_sigma", "max_drift", "growth", "discount_rate",
+    "initial_cash", "initial_position", "volatility", "vol_of_vol", "growth", "discount_rate",
     "fallback_pe", "payout", "symbol", "activity", "quantity", "model", "spread_ticks",
 })
 

@@ -232,7 +232,7 @@ def test_zero_cash_long_agents_trade_identically_headless_and_recorded(tmp_path:
          "is short but market.allow_short is false"),
         (lambda d: d["symbols"][0].update(initial_price=41.123), "initial_price must be a whole number of cents"),
         (lambda d: d["agents"][0].update(initial_cash=1e17), f"initial_cash must be <= {MAX_CASH:,}"),
-        (lambda d: d["symbols"][0].update(drift_sigma=1000.0, max_drift=1000.0), "drift_sigma must be <= 1.0"),
+        (lambda d: d["symbols"][0].update(volatility=1000.0), "volatility must be in [0, 5]"),
         (lambda d: d["agents"][0].update(count=10**7), f"count must be <= {MAX_AGENTS:,}"),
         (lambda d: d["agents"][0].update(count=2**62), f"count must be <= {MAX_AGENTS:,}"),
         (lambda d: d["agents"].extend([{"type": "noise_trader", "count": MAX_AGENTS}]),
