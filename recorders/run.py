@@ -38,7 +38,8 @@ class _StopFlag:
     Nothing is raised inside the recorder, so a signal can arrive at any moment (during
     a flush, while the file is finished, twice in a row) without losing a row. Handlers
     are installed only when called from the main thread, which alone receives signals;
-    elsewhere (a thread pool, a Ray actor) the owner of the main thread handles them.
+    elsewhere (a thread pool, a Ray actor) the owner of the main thread handles them. A
+    signal that is ignored (``nohup``, a background job) stays ignored.
     """
 
     def __init__(self) -> None:
@@ -53,6 +54,8 @@ class _StopFlag:
         if threading.current_thread() is not threading.main_thread():
             return
         for s in _SIGNALS:
+            if signal.getsignal(s) is signal.SIG_IGN:  # nohup, background jobs: stay ignored
+                continue
             try:
                 old = signal.signal(s, self._on_signal)
             except (OSError, ValueError):  # pragma: no cover - not settable here

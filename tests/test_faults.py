@@ -323,6 +323,24 @@ def test_exception_in_the_tick_loop_aborts(target: Path, monkeypatch: pytest.Mon
     assert temps(target.parent) == []
 
 
+def test_an_ignored_signal_stays_ignored(
+    target: Path, reference: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``nohup`` (SIGHUP ignored) a hang-up does not stop the recording."""
+    from marketenv.simulation import Simulation
+
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        monkeypatch.setattr(
+            Simulation, "crowd_actions", send_at(Simulation.crowd_actions, signal.SIGHUP)
+        )
+        assert run_recording(tiny_config(), target, warmup=WARMUP, quiet=True) == 0
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    assert assert_prefix_of_reference(target, reference) == reference.num_rows
+
+
 def test_handlers_are_restored(target: Path) -> None:
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
     assert run_recording(tiny_config(50), target, warmup=0, quiet=True) == 0
@@ -389,10 +407,17 @@ def test_recording_from_a_thread_pool(tmp_path: Path, reference: pa.Table) -> No
 # ------------------------------------------------------------------ real processes
 
 
+def _default_signals() -> None:
+    # As from a terminal, even if this test runs where they are ignored (nohup, a background job).
+    for s in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "marketenv", "--headless-record", *args, "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_signals,
     )
 
 
