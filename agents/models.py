@@ -54,7 +54,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +63,7 @@ import numba as nb
 import numpy as np
 
 from marketenv.errors import ModelFormatError
+from marketenv.outputs import create_temp, replace_keeping_mode
 
 __all__ = [
     "CLASSES",
@@ -211,7 +211,12 @@ def _float_array(raw: Any, name: str, where: str) -> np.ndarray:
         )
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw):
         raise ModelFormatError(f"{where} has non-numeric entries in '{name}': {_FIX_EXPORT}")
-    return np.asarray(raw, dtype=np.float64).reshape(len(raw))
+    try:
+        return np.asarray(raw, dtype=np.float64).reshape(len(raw))
+    except OverflowError:
+        raise ModelFormatError(
+            f"{where} has numbers beyond the float range in '{name}': {_FIX_EXPORT}"
+        ) from None
 
 
 def _value_array(raw: Any, n_classes: int, where: str) -> np.ndarray:
@@ -231,7 +236,12 @@ def _value_array(raw: Any, n_classes: int, where: str) -> np.ndarray:
                 f"{where} node {i} has {len(row)} class probabilities but the model has "
                 f"{n_classes} classes {list(CLASSES)}: {_FIX_EXPORT}"
             )
-    return np.asarray(raw, dtype=np.float64).reshape(len(raw), n_classes)
+    try:
+        return np.asarray(raw, dtype=np.float64).reshape(len(raw), n_classes)
+    except OverflowError:
+        raise ModelFormatError(
+            f"{where} has numbers beyond the float range in 'value': {_FIX_EXPORT}"
+        ) from None
 
 
 def _tree_from_dict(raw: Any, n_classes: int, where: str) -> TreeNodes:
@@ -862,8 +872,17 @@ def _read_json(path: str | os.PathLike[str]) -> Any:
     try:
         with p.open("rb") as fh:
             return json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+    except RecursionError:
+        raise ModelFormatError(
+            f"model file {p} is nested too deeply to be a model: pass a model written by scripts/export_rf.py"
+        ) from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        if isinstance(exc, json.JSONDecodeError):
+            detail = exc.msg
+        elif isinstance(exc, UnicodeDecodeError):
+            detail = "not UTF-8 text"
+        else:
+            detail = "a number too long to read"
         raise ModelFormatError(
             f"model file {p} is not valid JSON ({detail}): pass a model written by scripts/export_rf.py"
         ) from None
@@ -892,13 +911,13 @@ def _json_safe(obj: Any) -> Any:
 
 def _write_json(data: Mapping[str, Any], path: Path) -> None:
     text = json.dumps(data, allow_nan=False, separators=(",", ":"))
-    # A unique sibling file (created with the usual permissions), then an atomic rename.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    # A unique hidden sibling, then an atomic rename that keeps an existing file's mode.
+    tmp = create_temp(path)
     try:
-        with tmp.open("x", encoding="utf-8") as fh:
+        with tmp.open("w", encoding="utf-8") as fh:
             fh.write(text)
             fh.write("\n")
-        os.replace(tmp, path)
+        replace_keeping_mode(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -56,8 +57,11 @@ from typing import Any, NoReturn
 import numpy as np
 
 from agents.models import CLASSES, DecisionTree, RandomForest, export_sklearn
+from marketenv.cli import int_in_range
+from marketenv.config import MAX_TICKS
 from marketenv.errors import MarketEnvError
 from marketenv.feature_spec import FEATURE_NAMES
+from marketenv.outputs import brief, check_output, stale_temps
 
 __all__ = ["AGENT_STATE_FEATURES", "TrainingError", "build_parser", "main", "train"]
 
@@ -78,6 +82,10 @@ AGENT_STATE_FEATURES: tuple[str, ...] = (
 FEATURE_PREFIX = "f_"
 _ID_COLUMNS = ("tick", "agent_id", "agent_name", "symbol")
 _DEFAULT_HORIZON = 10
+MAX_ESTIMATORS = 10_000
+"""Most trees in a forest (``--n-estimators``)."""
+MAX_DEPTH = 64
+"""Deepest tree (``--max-depth``); deeper trees would not fit the model format's budget."""
 _PARITY_SAMPLE = 20_000
 
 
@@ -116,7 +124,7 @@ def build_parser(prog: str = "marketenv train") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--horizon",
-        type=int,
+        type=int_in_range(-MAX_TICKS, MAX_TICKS),
         default=None,
         metavar="H",
         help=f"forward label: ticks ahead (default {_DEFAULT_HORIZON})",
@@ -143,10 +151,30 @@ def build_parser(prog: str = "marketenv train") -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("time", "file"), default="time", help="default: time")
     p.add_argument("--test-fraction", type=float, default=0.2, metavar="F", help="default 0.2")
     p.add_argument("--model", choices=("forest", "tree"), default="forest", help="default: forest")
-    p.add_argument("--n-estimators", type=int, default=100, metavar="N", help="default 100")
-    p.add_argument("--max-depth", type=int, default=10, metavar="D", help="default 10")
-    p.add_argument("--min-samples-leaf", type=int, default=1, metavar="N", help="default 1")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random_state (default 0)")
+    p.add_argument(
+        "--n-estimators",
+        type=int_in_range(-MAX_TICKS, MAX_ESTIMATORS),
+        default=100,
+        metavar="N",
+        help=f"default 100, at most {MAX_ESTIMATORS:,}",
+    )
+    p.add_argument(
+        "--max-depth",
+        type=int_in_range(-MAX_TICKS, MAX_DEPTH),
+        default=10,
+        metavar="D",
+        help=f"default 10, at most {MAX_DEPTH}",
+    )
+    p.add_argument(
+        "--min-samples-leaf",
+        type=int_in_range(-MAX_TICKS, MAX_TICKS),
+        default=1,
+        metavar="N",
+        help="default 1",
+    )
+    p.add_argument(
+        "--seed", type=int_in_range(-(2**32), 2**32), default=0, metavar="S", help="random_state (default 0)"
+    )
     return p
 
 
@@ -201,9 +229,16 @@ def _check_args(args: argparse.Namespace) -> None:
             f"--split file needs at least 2 recordings (got {len(args.recordings)}): "
             "pass more files or use --split time"
         )
-    out = Path(args.out)
-    if out.is_dir():
-        _fail(f"--out {out} is a directory: pass a file name such as {out / 'model.json'}")
+    seen: dict[str, str] = {}
+    for rec in args.recordings:
+        key = os.path.realpath(rec)
+        if key in seen:
+            _fail(
+                f"recording {brief(rec)} is given twice (also as {brief(seen[key])}), so its rows"
+                " would count twice (and be in both sets with --split file): pass each file once"
+            )
+        seen[key] = rec
+    out = check_output(args.out, "--out", args.recordings, "model.json", TrainingError)
     if not out.parent.is_dir():
         _fail(f"--out {out}: directory {out.parent} does not exist; create it first")
 
@@ -659,6 +694,8 @@ def train(args: argparse.Namespace, out: Any = None) -> dict[str, Any]:
         ],
     }
     model.training = training
+    for tmp in stale_temps(Path(args.out))[0]:
+        print(f"removed {tmp}, an unfinished model file left by a killed run", file=sys.stderr)
     try:
         model.save(args.out)
     except OSError as exc:

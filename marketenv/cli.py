@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from marketenv import __version__
-from marketenv.config import Config, load_config
+from marketenv.config import MAX_SEED, MAX_TICKS, Config, load_config
 from marketenv.errors import MarketEnvError
+from marketenv.outputs import brief
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,24 +31,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"marketenv: error: {message} (see marketenv --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def int_in_range(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse ``type`` accepting integers in ``lo..hi`` (values echoed cut short)."""
+
+    def parse(text: str) -> int:
+        if len(text.strip()) <= 30:
+            int(text)  # a ValueError makes argparse say "invalid int value: '...'"
+        return _int_in(text, lo, hi)
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _int_in(text: str, lo: int, hi: int) -> int:
+    if len(text.strip()) > 30:
+        raise argparse.ArgumentTypeError(f"{brief(text)} is not an integer of at most {hi:,}")
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 (got {v})")
+    if v < lo:
+        raise argparse.ArgumentTypeError(f"must be >= {lo} (got {v})")
+    if v > hi:
+        raise argparse.ArgumentTypeError(f"must be <= {hi:,} (got {v:,})")
     return v
+
+
+def _positive_int(text: str) -> int:
+    return _int_in(text, 1, MAX_TICKS)
 
 
 def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (got {v})")
-    return v
+    return _int_in(text, 0, MAX_SEED)
+
+
+def _record_int(text: str) -> int:
+    return _int_in(text, -MAX_TICKS, MAX_TICKS)  # the sign is checked by RecordSchedule
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress line")
     r = p.add_argument_group("recording")
     r.add_argument("--record-output", default="data/training.parquet", help="output Parquet file")
-    r.add_argument("--record-warmup", type=int, default=100, help="first tick recorded (>= 0)")
-    r.add_argument("--record-interval", type=int, default=1, help="record every N ticks (>= 1)")
+    r.add_argument("--record-warmup", type=_record_int, default=100, help="first tick recorded (>= 0)")
+    r.add_argument("--record-interval", type=_record_int, default=1, help="record every N ticks (>= 1)")
     return p
 
 
@@ -119,6 +138,14 @@ def run_headless(cfg: Config, quiet: bool = False) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``marketenv`` command; returns the exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("marketenv: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check":
         from recorders.check import main as check_main
@@ -145,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warmup=args.record_warmup,
                 interval=args.record_interval,
                 quiet=args.quiet,
+                inputs=[args.config] if args.config else [],
             )
         if args.headless:
             return run_headless(_load(args), quiet=args.quiet)

@@ -30,6 +30,23 @@ from typing import Any
 from marketenv.errors import ConfigError
 from marketenv.types import TICKS_PER_UNIT
 
+MAX_TICKS = 10**9
+"""Longest run, ticks (also bounds news durations and recording schedules)."""
+MAX_SEED = 2**63 - 1
+"""Largest root seed (it is stored in int64 columns)."""
+MAX_AGENTS = 100_000
+"""Most agents in a scenario, all groups together."""
+MAX_SHARES = 10**7
+"""Largest position limit, initial position and order quantity, shares."""
+MAX_CASH = 1e10
+"""Largest initial cash per agent, currency units. With at most ``MAX_AGENTS`` agents the
+market's total cash stays below 1e17 cents; a buy needs cash, so no notional, fee, cash
+or P&L in cents can reach the int64 limit (9.2e18)."""
+MAX_PRICE = 1e7
+"""Largest initial price and initial fair value, currency units."""
+MAX_FEE_BPS = 100.0
+"""Largest fee per side, basis points (1%)."""
+
 AGENT_TYPES = (
     "market_maker",
     "noise_trader",
@@ -55,8 +72,8 @@ class SimulationConfig:
     seed: int = 42
 
     def validate(self, where: str) -> None:
-        _require(self.ticks >= 1, f"{where}.ticks must be >= 1 (got {self.ticks})")
-        _require(self.seed >= 0, f"{where}.seed must be >= 0 (got {self.seed})")
+        _require_range(self.ticks, 1, MAX_TICKS, f"{where}.ticks")
+        _require_range(self.seed, 0, MAX_SEED, f"{where}.seed")
 
 
 @dataclass(frozen=True)
@@ -74,15 +91,12 @@ class MarketConfig:
     max_order_quantity: int = 10_000
 
     def validate(self, where: str) -> None:
-        _require(self.fee_bps >= 0, f"{where}.fee_bps must be >= 0 (got {self.fee_bps})")
+        _require_range(self.fee_bps, 0, MAX_FEE_BPS, f"{where}.fee_bps")
         _require(
             abs(self.fee_bps * 100 - round(self.fee_bps * 100)) < 1e-9,
             f"{where}.fee_bps must be a multiple of 0.01 (got {self.fee_bps})",
         )
-        _require(
-            self.max_order_quantity >= 1,
-            f"{where}.max_order_quantity must be >= 1 (got {self.max_order_quantity})",
-        )
+        _require_range(self.max_order_quantity, 1, MAX_SHARES, f"{where}.max_order_quantity")
 
     @property
     def fee_centibps(self) -> int:
@@ -155,10 +169,8 @@ class NewsConfig:
 
     def validate(self, where: str) -> None:
         _require(0 <= self.rate <= 1, f"{where}.rate must be in [0, 1] (got {self.rate})")
-        _require(
-            1 <= self.min_duration <= 10**9,
-            f"{where}.min_duration must be in [1, 1e9] (got {self.min_duration})",
-        )
+        _require_range(self.min_duration, 1, MAX_TICKS, f"{where}.min_duration")
+        _require_range(self.max_duration, 1, MAX_TICKS, f"{where}.max_duration")
         _require(
             self.min_duration <= self.max_duration <= 10**9,
             f"{where}.max_duration must be in [min_duration, 1e9] (got {self.max_duration}, "
@@ -215,16 +227,17 @@ class SymbolConfig:
         if self.fallback_pe is not None:
             _require(self.fallback_pe > 0, f"{where}.fallback_pe must be > 0 (got {self.fallback_pe})")
         if self.initial_price is not None:
-            _require(
-                self.initial_price >= 0.01,
-                f"{where}.initial_price must be >= 0.01 (got {self.initial_price})",
-            )
+            _require_range(self.initial_price, 0.01, MAX_PRICE, f"{where}.initial_price")
+            _require_cents(self.initial_price, f"{where}.initial_price")
         _require(
             0 <= self.volatility <= 5, f"{where}.volatility must be in [0, 5] per year (got {self.volatility})"
         )
-        fv = self.base_fair_value()
+        try:
+            fv = self.base_fair_value()
+        except (OverflowError, ZeroDivisionError):
+            fv = math.inf
         _require(
-            0.01 <= fv <= 1e7,
+            math.isfinite(fv) and 0.01 <= fv <= MAX_PRICE,
             f"{where}: initial fair value {fv:.4g} is outside [0.01, 1e7]; check eps, growth and discount_rate",
         )
 
@@ -263,15 +276,10 @@ class AgentGroupConfig:
             self.type in AGENT_TYPES,
             f"{where}.type {self.type!r} is unknown; use one of {', '.join(AGENT_TYPES)}",
         )
-        _require(self.count >= 1, f"{where}.count must be >= 1 (got {self.count})")
-        _require(
-            self.initial_cash >= 0, f"{where}.initial_cash must be >= 0 (got {self.initial_cash})"
-        )
+        _require_range(self.count, 1, MAX_AGENTS, f"{where}.count")
+        _require_range(self.initial_cash, 0, MAX_CASH, f"{where}.initial_cash")
         _require_cents(self.initial_cash, f"{where}.initial_cash")
-        _require(
-            self.position_limit >= 1,
-            f"{where}.position_limit must be >= 1 (got {self.position_limit})",
-        )
+        _require_range(self.position_limit, 1, MAX_SHARES, f"{where}.position_limit")
         _require(
             abs(self.initial_position) <= self.position_limit,
             f"{where}.initial_position {self.initial_position} exceeds position_limit {self.position_limit}",
@@ -317,6 +325,10 @@ class Config:
         if dup:
             raise ConfigError(f"symbols: duplicate name {sorted(dup)[0]!r}; symbol names must be unique")
         _require(len(self.agents) >= 1, "agents: at least one [[agents]] group is required")
+        _require(
+            len(self.agents) <= MAX_AGENTS,
+            f"agents: {len(self.agents):,} groups; at most {MAX_AGENTS:,} agents are supported",
+        )
         for i, a in enumerate(self.agents):
             a.validate(f"agents[{i}]")
             if a.symbol is not None:
@@ -324,9 +336,29 @@ class Config:
                     a.symbol in names,
                     f"agents[{i}].symbol {a.symbol!r} is not a listed symbol; use one of {', '.join(names)}",
                 )
+            _require(
+                self.market.allow_short or a.initial_position >= 0,
+                f"agents[{i}].initial_position {a.initial_position} is short but market.allow_short"
+                " is false; use a position >= 0 or allow shorting",
+            )
+            sym = self.symbols[self.symbol_index(a.symbol)]
+            price = sym.initial_price if sym.initial_price is not None else sym.base_fair_value()
+            equity = a.initial_cash_cents + a.initial_position * round(price * TICKS_PER_UNIT)
+            _require(
+                equity > 0,
+                f"agents[{i}] start with equity {equity / TICKS_PER_UNIT:,.2f} (initial_cash"
+                f" {a.initial_cash:,.2f}, initial_position {a.initial_position} at {price:,.2f}),"
+                " so they are bankrupt before trading; give them initial_cash > 0 or a long"
+                " initial_position",
+            )
             from agents.registry import validate_params  # local import: agents depend on us
 
             validate_params(a.type, a.params, f"agents[{i}].params")
+        _require(
+            self.n_agents <= MAX_AGENTS,
+            f"agents: {self.n_agents:,} agents in all; at most {MAX_AGENTS:,} are supported,"
+            " lower the counts",
+        )
 
     @property
     def n_agents(self) -> int:
@@ -359,9 +391,26 @@ class Config:
         return d
 
 
+_MAX_CONFIG_CHARS = 1_000_000
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def _require_range(value: float, lo: float, hi: float, key: str) -> None:
+    """``lo <= value <= hi``, else a message that states the bounds."""
+    if value < lo:
+        raise ConfigError(f"{key} must be >= {lo:,} (got {_brief(value)}); allowed: {lo:,} to {hi:,}")
+    if value > hi:
+        raise ConfigError(f"{key} must be <= {hi:,} (got {_brief(value)}); allowed: {lo:,} to {hi:,}")
+
+
+def _brief(value: Any) -> str:
+    from marketenv.outputs import brief
+
+    return brief(value)
 
 
 def _require_cents(value: float, key: str) -> None:
@@ -387,24 +436,28 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
             except ConfigError:
                 continue
         names = " or ".join(getattr(a, "__name__", str(a)) for a in args if a is not type(None))
-        raise ConfigError(f"{key} must be {names} (got {type(value).__name__} {value!r})")
+        raise ConfigError(f"{key} must be {names} (got {type(value).__name__} {_brief(repr(value))})")
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key} must be a number (got {type(value).__name__} {value!r})")
-        if not math.isfinite(float(value)):
-            raise ConfigError(f"{key} must be finite (got {value!r})")
-        return float(value)
+            raise ConfigError(f"{key} must be a number (got {type(value).__name__} {_brief(repr(value))})")
+        try:
+            as_float = float(value)
+        except OverflowError:
+            as_float = math.inf
+        if not math.isfinite(as_float):
+            raise ConfigError(f"{key} must be a finite number (got {_brief(value)})")
+        return as_float
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer (got {type(value).__name__} {value!r})")
+            raise ConfigError(f"{key} must be an integer (got {type(value).__name__} {_brief(repr(value))})")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false (got {type(value).__name__} {value!r})")
+            raise ConfigError(f"{key} must be true or false (got {type(value).__name__} {_brief(repr(value))})")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string (got {type(value).__name__} {value!r})")
+            raise ConfigError(f"{key} must be a string (got {type(value).__name__} {_brief(repr(value))})")
         return value
     if origin is not None and origin is Mapping or tp is Mapping:
         if not isinstance(value, Mapping):
@@ -424,7 +477,7 @@ def _build(cls: Any, data: Any, where: str) -> Any:
     if unknown:
         prefix = f"{where}." if where else ""
         raise ConfigError(
-            f"unknown key {prefix}{unknown[0]}; known keys: {', '.join(sorted(fields))}"
+            f"unknown key {prefix}{_brief(unknown[0])}; known keys: {', '.join(sorted(fields))}"
         )
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
@@ -442,8 +495,11 @@ def _build(cls: Any, data: Any, where: str) -> Any:
 
 def config_from_dict(data: Mapping[str, Any]) -> Config:
     """Build and validate a :class:`Config` from a plain dict (as parsed from TOML)."""
-    cfg = _build(Config, data, "")
-    cfg.validate()
+    try:
+        cfg = _build(Config, data, "")
+        cfg.validate()
+    except RecursionError:
+        raise ConfigError("the config is nested too deeply; see configs/ for examples") from None
     return cfg
 
 
@@ -463,15 +519,31 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is None:
         return default_config()
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config {str(p)!r} is a directory; pass a .toml file (see configs/ for examples)")
     if not p.is_file():
         raise ConfigError(
             f"config file {str(p)!r} not found; pass an existing .toml file to --config "
             "(see configs/ for examples)"
         )
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: not valid TOML ({e})") from None
+        text = p.read_text(encoding="utf-8-sig")  # a leading byte-order mark is dropped
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text; save the config as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot be read ({e.strerror or e}); check its permissions") from None
+    if len(text) > _MAX_CONFIG_CHARS:
+        raise ConfigError(
+            f"{p}: {len(text):,} characters is too large for a config (at most {_MAX_CONFIG_CHARS:,})"
+        )
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML ({_brief(e)})") from None
+    except (RecursionError, ValueError):  # nesting too deep, an integer too long to read
+        raise ConfigError(
+            f"{p}: not a usable config (nested too deeply or a number too long); see configs/ for examples"
+        ) from None
     _resolve_model_paths(data, p.parent)
     try:
         return config_from_dict(data)
@@ -487,6 +559,15 @@ def _resolve_model_paths(data: dict[str, Any], base: Path) -> None:
             model = Path(params["model"])
             if not model.is_absolute():
                 params["model"] = str(base / model)
+
+
+def model_inputs(cfg: Config) -> list[str]:
+    """The model files a config's agents read (their ``model`` params)."""
+    return [
+        str(g.params["model"])
+        for g in cfg.agents
+        if isinstance(g.params.get("model"), str | Path)
+    ]
 
 
 def default_config() -> Config:

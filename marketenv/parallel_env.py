@@ -258,7 +258,13 @@ class MarketParallelEnv(ParallelEnv):
         sim = self._sim
         if sim is None or not self.agents:
             raise ResetNeeded("step_array() called before reset() or after the episode ended; call reset()")
-        a = np.asarray(actions)
+        try:
+            a = np.asarray(actions)
+        except ValueError:  # a ragged nesting of lists
+            raise InvalidActionError(
+                f"actions must be a regular ({self._n}, 2, 3) array (got a ragged nesting of lists):"
+                " one row per agent, in id order"
+            ) from None
         if a.shape != (self._n, *ACTION_SHAPE):
             raise InvalidActionError(f"actions shape {a.shape} must be ({self._n}, 2, 3): one row per agent, in id order")
         if a.dtype != np.int64:
@@ -376,8 +382,14 @@ class MarketParallelEnv(ParallelEnv):
         """``values`` as one ``(k, 2, 3)`` int64 array, or an error naming the first bad agent."""
         if arr is None or arr.shape != (len(values), *ACTION_SHAPE):
             for a, v in zip(names, values, strict=True):
-                if np.shape(v) != ACTION_SHAPE:
-                    raise InvalidActionError(f"{a}: action shape {np.shape(v)} must be {ACTION_SHAPE}")
+                try:
+                    shape = np.shape(v)
+                except ValueError:
+                    raise InvalidActionError(
+                        f"{a}: action is a ragged nesting of lists; it must be an array of shape {ACTION_SHAPE}"
+                    ) from None
+                if shape != ACTION_SHAPE:
+                    raise InvalidActionError(f"{a}: action shape {shape} must be {ACTION_SHAPE}")
             raise InvalidActionError(f"actions must be arrays of shape {ACTION_SHAPE}")  # pragma: no cover
         kind = arr.dtype.kind
         if kind == "f":

@@ -1,4 +1,8 @@
-"""A dependency-free progress line for terminals (silent when stderr is not a TTY)."""
+"""A dependency-free progress line for terminals (silent when stderr is not a TTY).
+
+A terminal that goes away (SIGHUP, a closed pipe) silences the line instead of failing
+the run it reports on.
+"""
 
 from __future__ import annotations
 
@@ -49,11 +53,17 @@ class Progress:
         text = f"\r[{bar:<{width}}] {done:,}/{self.total:,} ticks  {done / el:,.0f} ticks/s"
         if self.extra is not None:
             text += "  " + self.extra()
-        self.stream.write(text + "\x1b[K")
-        self.stream.flush()
+        self._draw(text + "\x1b[K")
 
     def close(self) -> None:
         """End the progress line."""
         if self.enabled:
-            self.stream.write("\n")
+            self._draw("\n")
+
+    def _draw(self, text: str) -> None:
+        """Write to the terminal; if it has gone (a hang-up, a closed pipe), stop drawing."""
+        try:
+            self.stream.write(text)
             self.stream.flush()
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            self.enabled = False

@@ -45,8 +45,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from marketenv.config import MAX_TICKS
 from marketenv.errors import RecordingError
 from marketenv.feature_spec import FEATURE_NAMES, NAN_UNTIL
+from marketenv.outputs import Summary, brief
 from recorders.schema import (
     FEATURE_PREFIX,
     KEY_FEATURES,
@@ -180,7 +182,7 @@ class CheckReport:
         rec = self.metadata.get(KEY_RECORDING)
         if isinstance(rec, dict):
             flags = ", ".join(
-                f"{k} {rec[k]}" for k in ("warmup", "interval", "ticks") if rec.get(k) is not None
+                f"{k} {brief(rec[k])}" for k in ("warmup", "interval", "ticks") if rec.get(k) is not None
             )
             lines.append(
                 f"  recording: {flags}; schema {self.metadata.get(KEY_SCHEMA_VERSION, '?')},"
@@ -228,8 +230,9 @@ def _fmt(v: Any) -> str:
 
 
 def _int_flag(rec: dict[str, Any], key: str) -> int | None:
+    """The integer flag ``key``, or ``None`` if absent, not an integer or beyond 0..MAX_TICKS."""
     v = rec.get(key)
-    if isinstance(v, bool) or not isinstance(v, int):
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_TICKS:
         return None
     return v
 
@@ -277,8 +280,10 @@ class _Batch:
             col = self.batch.column(name)
             if not pa.types.is_dictionary(col.type):
                 col = pc.dictionary_encode(col)
-            idx = col.indices.to_numpy(zero_copy_only=False)
-            got = (np.asarray(idx, dtype=np.int64), col.dictionary.to_pylist())
+            values = col.dictionary.to_pylist()
+            # A null (flagged by the NaN policy check) gets its own code, whose value is None.
+            idx = pc.fill_null(col.indices, len(values)).to_numpy(zero_copy_only=False)
+            got = (np.asarray(idx, dtype=np.int64), [*values, None])
             self._codes[name] = got
         return got
 
@@ -336,8 +341,14 @@ class _Keys:
         )
         if b.has("symbol"):
             idx, values = b.codes("symbol")
+            used = np.zeros(len(values), dtype=bool)
+            used[np.unique(idx)] = True  # the null code (last) counts only where it occurs
             gsym = np.array(
-                [self.symbols.setdefault(v, len(self.symbols)) for v in values], dtype=np.int64
+                [
+                    self.symbols.setdefault(v, len(self.symbols)) if u else 0
+                    for v, u in zip(values, used.tolist(), strict=True)
+                ],
+                dtype=np.int64,
             )
             sym = gsym[idx] if len(gsym) else np.zeros(b.n, dtype=np.int64)
         else:
@@ -819,6 +830,9 @@ def _check_schema(schema: pa.Schema) -> tuple[CheckResult, dict[str, Any]]:
     except RecordingError as exc:
         problems.append(str(exc))
         meta = {}
+    except (RecursionError, ValueError):
+        problems.append("metadata is nested too deeply or holds a number too long to read")
+        meta = {}
     absent = [k for k in METADATA_KEYS if k not in meta]
     if absent:
         problems.append(f"metadata lacks {', '.join(absent)}")
@@ -844,7 +858,9 @@ def _check_schema(schema: pa.Schema) -> tuple[CheckResult, dict[str, Any]]:
         else:
             for key in ("warmup", "interval"):
                 if _int_flag(rec, key) is None:
-                    problems.append(f"metadata {KEY_RECORDING} has no integer {key}")
+                    problems.append(
+                        f"metadata {KEY_RECORDING} has no integer {key} in 0..{MAX_TICKS:,}"
+                    )
     if problems:
         shown = problems[:_MAX_PROBLEMS_SHOWN]
         more = len(problems) - len(shown)
@@ -1001,7 +1017,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RecordingError as exc:
         print(f"marketenv check: {exc}", file=sys.stderr)
         return 2
-    print(report.format())
+    out = Summary("the exit status still gives the verdict")
+    out.line(report.format())
+    out.flush()
     return 0 if report.ok else 1
 
 

@@ -49,6 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from marketenv.errors import RecordingError
+from marketenv.outputs import check_output, create_temp, replace_keeping_mode, stale_temps
 from recorders.schema import FEATURE_PREFIX
 
 _N_BUFFER_SETS = 3
@@ -125,6 +126,7 @@ class ParquetRecordWriter:
         string_categories: Mapping[str, Sequence[str]],
         row_group_size: int = 65536,
         compression: str = "zstd",
+        inputs: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         """Validate everything, then create the temporary file and start the writer thread.
 
@@ -138,10 +140,14 @@ class ParquetRecordWriter:
             row_group_size: Rows per row group.
             compression: Parquet codec: ``"zstd"``, ``"snappy"``, ``"gzip"``, ``"lz4"``,
                 ``"lz4_raw"``, ``"brotli"`` or ``"none"``.
+            inputs: Files the run reads (its config, model files); ``path`` must be none
+                of them.
 
         Raises:
             RecordingError: If the schema, the categories or the size are invalid, if
-                ``path`` is a directory, or if its directory cannot be created or written.
+                ``path`` is a directory, ends with a slash, is an existing non-regular
+                file (device, FIFO, socket) or one of ``inputs``, or if its directory
+                cannot be created or written.
         """
         if (
             isinstance(row_group_size, bool)
@@ -159,7 +165,12 @@ class ParquetRecordWriter:
         self.schema: pa.Schema = schema
         self.partial_path: Path | None = None
         self._layout(schema, string_categories)
-        self.path: Path = self._check_path(Path(path))
+        self.path: Path = self._check_path(path, inputs)
+        self.stale_temps_removed: list[Path]
+        """Temporary files of ``path`` left by killed runs, deleted at start."""
+        self.stale_temps_kept: list[Path]
+        """Temporary files of ``path`` whose process still runs (left alone)."""
+        self.stale_temps_removed, self.stale_temps_kept = stale_temps(self.path)
 
         self._rows = 0
         self._bytes = 0
@@ -277,12 +288,11 @@ class ParquetRecordWriter:
         feature_set = set(feats)
         self._direct_nofeat: list[str] = [n for n in names if n not in feature_set]
 
-    def _check_path(self, path: Path) -> Path:
-        """Reject directories and unwritable locations before touching the disk."""
-        if path.is_dir():
-            raise RecordingError(
-                f"--record-output {path} is a directory; give a file path such as {path / 'training.parquet'}"
-            )
+    def _check_path(
+        self, raw: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]]
+    ) -> Path:
+        """Reject what must not be replaced and unwritable locations before touching the disk."""
+        path = check_output(raw, "--record-output", inputs, "training.parquet", RecordingError)
         if path.name in ("", ".", ".."):
             raise RecordingError(
                 f"--record-output {path} is not a file name; give a path such as data/training.parquet"
@@ -307,23 +317,15 @@ class ParquetRecordWriter:
 
     def _create_tmp(self) -> Path:
         """Create the hidden temporary file next to the target (exclusively)."""
-        base = f".{self.path.name}.{os.getpid()}"
-        for k in range(1000):
-            tmp = self.path.with_name(f"{base}.tmp" if k == 0 else f"{base}.{k}.tmp")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise RecordingError(
-                    f"--record-output {self.path}: cannot write in {self.path.parent} ({exc.strerror or _one_line(exc)});"
-                    " choose a writable location"
-                ) from None
-            os.close(fd)
-            return tmp
-        raise RecordingError(
-            f"too many stale temporary files {base}.*.tmp in {self.path.parent}; delete them"
-        )
+        try:
+            return create_temp(self.path)
+        except FileExistsError as exc:
+            raise RecordingError(f"{exc}") from None
+        except OSError as exc:
+            raise RecordingError(
+                f"--record-output {self.path}: cannot write in {self.path.parent} ({exc.strerror or _one_line(exc)});"
+                " choose a writable location"
+            ) from None
 
     # ------------------------------------------------------------------ public API
 
@@ -402,7 +404,9 @@ class ParquetRecordWriter:
     def close(self) -> Path:
         """Write the buffered rows, finish the file and move it into place atomically.
 
-        Safe to call more than once: later calls return the same path.
+        Safe to call more than once: later calls return the same path. A
+        ``KeyboardInterrupt`` arriving meanwhile does not stop it: it is re-raised once
+        the file is in place.
 
         Returns:
             The path of the finished file (``path``; or ``partial_path`` if the writer was
@@ -417,16 +421,21 @@ class ParquetRecordWriter:
         return self._finish(self.path)
 
     def abort(self) -> None:
-        """Stop writing and delete the temporary file; the target is never touched."""
+        """Stop writing and delete the temporary file; the target is never touched.
+
+        A ``KeyboardInterrupt`` arriving meanwhile is re-raised once the file is gone.
+        """
         if self._finished:
             return
         if self._error is None:
             self._error = RecordingError(f"recording to {self.path} was aborted")
         self._finished = True
         self._work.put(None)
-        self._thread.join()
+        deferred = self._join()
         self._release_buffers()
         self._remove_tmp()
+        if deferred is not None:
+            raise deferred
 
     def __enter__(self) -> ParquetRecordWriter:
         return self
@@ -632,13 +641,13 @@ class ParquetRecordWriter:
         except RecordingError:
             pass
         self._work.put(None)
-        self._thread.join()
+        deferred = self._join()
         self._release_buffers()
         if self._error is not None:
             self._remove_tmp()
             self._raise_error()
         try:
-            os.replace(self._tmp, dest)
+            replace_keeping_mode(self._tmp, dest)
         except OSError as exc:
             self._remove_tmp()
             self._error = exc
@@ -647,7 +656,19 @@ class ParquetRecordWriter:
                 f" check that {dest.parent} is writable"
             ) from None
         self._final = dest
+        if deferred is not None:
+            raise deferred
         return dest
+
+    def _join(self) -> KeyboardInterrupt | None:
+        """Wait for the writer thread to end, even through Ctrl-C (returned, to re-raise later)."""
+        deferred: KeyboardInterrupt | None = None
+        while True:
+            try:
+                self._thread.join()
+                return deferred
+            except KeyboardInterrupt as exc:
+                deferred = exc
 
     def _raise_error(self) -> None:
         exc = self._error

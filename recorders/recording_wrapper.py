@@ -25,6 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from marketenv.config import model_inputs
 from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES
 from marketenv.simulation import Simulation, Transition
 from recorders.parquet_writer import ParquetRecordWriter
@@ -55,6 +56,8 @@ class TransitionRecorder:
         simulation: The simulation being recorded (for names, symbols, initial cash).
         extra_flags: More recording flags for the metadata (e.g. the command line).
         row_group_size: Rows per Parquet row group.
+        inputs: Files the run reads; ``output`` must be none of them (the model files
+            of the simulation's agents are added).
     """
 
     BLOCK_TICKS = 64
@@ -66,6 +69,7 @@ class TransitionRecorder:
         simulation: Simulation,
         extra_flags: dict[str, Any] | None = None,
         row_group_size: int = 65536,
+        inputs: Sequence[str | Path] = (),
     ) -> None:
         self.schedule = schedule
         sim = simulation
@@ -79,6 +83,7 @@ class TransitionRecorder:
                 "symbol": list(sim.market.symbol_names),
             },
             row_group_size=row_group_size,
+            inputs=[*inputs, *model_inputs(sim.config)],
         )
         n = len(sim.specs)
         self._ids = np.array([s.agent_id for s in sim.specs], dtype=np.uint64)
@@ -164,12 +169,36 @@ class TransitionRecorder:
         self.commit(transition, obs_after)
 
     def flush(self) -> None:
-        """Hand the staged rows to the writer."""
+        """Hand the staged rows to the writer.
+
+        Every staged row reaches the writer exactly once: if the write is interrupted
+        (Ctrl-C while waiting for a slow disk), the rows the writer did accept leave the
+        staging block and the others stay for the next flush.
+        """
         n = self._n
         if n == 0:
             return
         f = self._f64
         agent = self._agent[:n]
+        before = self.writer.rows_written
+        try:
+            self._write(n, f, agent)
+        finally:
+            self._drop_staged(self.writer.rows_written - before)
+
+    def _drop_staged(self, k: int) -> None:
+        """Remove the first ``k`` staged rows (those the writer accepted)."""
+        n = self._n
+        if k >= n:
+            self._n = 0
+            return
+        if k <= 0:
+            return
+        for arr in (self._feats, self._tick, self._agent, self._action, self._f64):
+            arr[: n - k] = arr[k:n].copy()
+        self._n = n - k
+
+    def _write(self, n: int, f: np.ndarray, agent: np.ndarray) -> None:
         self.writer.write(
             {
                 "tick": self._tick[:n],
@@ -191,7 +220,6 @@ class TransitionRecorder:
             },
             features=self._feats[:n],
         )
-        self._n = 0
 
     def close(self) -> Path:
         """Write what is staged, finish the file and move it into place; returns its path."""
@@ -213,7 +241,7 @@ class ParallelRecordingWrapper:
         self, env: Any, output: str | Path, warmup: int = 100, interval: int = 1, **kw: Any
     ) -> None:
         self.env = env
-        self.output = Path(output)
+        self.output = output  # as given: a trailing slash must reach the writer
         self.schedule = RecordSchedule(warmup, interval, kw.pop("ticks", None))
         self._kw = kw
         self.recorder: TransitionRecorder | None = None
@@ -274,7 +302,7 @@ class GymRecordingWrapper(gym.Wrapper):
         self, env: gym.Env, output: str | Path, warmup: int = 100, interval: int = 1, **kw: Any
     ) -> None:
         super().__init__(env)
-        self.output = Path(output)
+        self.output = output  # as given: a trailing slash must reach the writer
         self.schedule = RecordSchedule(warmup, interval, kw.pop("ticks", None))
         self._kw = kw
         self.recorder: TransitionRecorder | None = None
@@ -318,7 +346,7 @@ def RecordingWrapper(
         warmup: First market tick recorded.
         interval: Record ticks ``warmup, warmup + interval, ...``.
         **kw: ``ticks`` (validates ``warmup < ticks``), ``extra_flags`` (metadata),
-            ``row_group_size``.
+            ``row_group_size``, ``inputs`` (files the output must not replace).
 
     Returns:
         A Gymnasium wrapper or a PettingZoo-style parallel wrapper; ``close()`` finishes

@@ -9,7 +9,9 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from marketenv.config import MAX_TICKS
 from marketenv.errors import RecordingError
+from marketenv.outputs import brief
 
 
 def _as_int(value: Any, flag: str) -> int:
@@ -54,6 +56,9 @@ class RecordSchedule:
             raise RecordingError(f"--record-warmup must be >= 0 (got {warmup})")
         if interval < 1:
             raise RecordingError(f"--record-interval must be >= 1 (got {interval})")
+        for flag, value in (("--record-warmup", warmup), ("--record-interval", interval)):
+            if value > MAX_TICKS:
+                raise RecordingError(f"{flag} must be <= {MAX_TICKS:,} (got {brief(value)})")
         if ticks is not None:
             ticks = _as_int(ticks, "--ticks")
             if ticks < 1:

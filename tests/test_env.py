@@ -350,6 +350,6 @@ def test_invalid_arguments(small_cfg: Config) -> None:
     with pytest.raises(ValueError, match="render_mode"):
         MarketEnv(small_cfg, render_mode="human")
     with pytest.raises(ValueError, match="normalize_reward needs initial cash"):
-        MarketEnv(with_learner(small_cfg, initial_cash=0.0), normalize_reward=True)
+        MarketEnv(with_learner(small_cfg, initial_cash=0.0, initial_position=10), normalize_reward=True)
     with pytest.raises(ValueError, match="max_order_quantity"):
         MarketEnv(small_cfg, order_size=20_000)

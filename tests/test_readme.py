@@ -34,3 +34,21 @@ def test_parallel_env_example_runs() -> None:
     ns: dict = {}
     exec(compile(block, "README.md", "exec"), ns)
     assert ns["env"].agents == []
+
+
+def test_python_recording_example_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    block = next(b for b in readme_python_blocks() if "run_recording" in b)
+    block = block.replace('"configs/quick.toml"', repr(str(ROOT / "configs" / "quick.toml")))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "[0, 0]"
+    tables = [pq.read_table(tmp_path / "data" / f"seed{s}.parquet") for s in (1, 2)]
+    for t in tables:  # 500 ticks, recorded from 100: 400 ticks x the quick scenario's 50 agents
+        assert t.num_rows == 400 * 50
+        assert sorted(set(t.column("tick").to_pylist())) == list(range(100, 500))
+    assert not tables[0].column("f_mid_price").equals(tables[1].column("f_mid_price"))
