@@ -130,7 +130,10 @@ def default_run() -> Run:
 
 @pytest.fixture(scope="module")
 def multi_run() -> Run:
-    return record(load_config(CONFIGS / "multi_symbol.toml"), seed=5, ticks=MULTI_TICKS)
+    cfg = load_config(CONFIGS / "multi_symbol.toml")
+    busy = dataclasses.replace(cfg, news=dataclasses.replace(cfg.news, rate=0.01))  # news on every symbol
+    busy.validate()
+    return record(busy, seed=5, ticks=MULTI_TICKS)
 
 
 @pytest.fixture(params=["default", "multi"])
