@@ -121,7 +121,7 @@ class FundamentalsConfig:
         factor_share: Share of each symbol's diffusion variance common to all symbols, in [0, 1].
     """
 
-    vol_of_vol: float = 0.5
+    vol_of_vol: float = 0.35
     vol_half_life: int = 7200
     factor_share: float = 0.4
 
@@ -162,8 +162,8 @@ class NewsConfig:
     rate: float = 0.001
     min_duration: int = 60
     max_duration: int = 3600
-    impact: float = 0.003
-    jump_tail: float = 4.0
+    impact: float = 0.001
+    jump_tail: float = 5.0
     duration_tail: float = 1.0
     attention: float = 1.5
 
