@@ -27,7 +27,7 @@ import marketenv
 from marketenv.errors import RecordingError
 from marketenv.feature_spec import FEATURE_DESCRIPTIONS, FEATURE_NAMES
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 """Version of the column layout; bump it when columns are added, removed or retyped."""
 
 FEATURE_PREFIX = "f_"
@@ -49,6 +49,13 @@ OUTCOME_COLUMNS: list[str] = [
     "action_price",
     "fill_quantity",
     "fill_price",
+    "fill_buy_quantity",
+    "fill_buy_price",
+    "fill_sell_quantity",
+    "fill_sell_price",
+    "fees",
+    "tick_trade_low",
+    "tick_trade_high",
     "reward",
     "reward_normalized",
     "next_mid_price",
@@ -66,8 +73,40 @@ OUTCOME_TYPES: dict[str, pa.DataType] = {
 STRING_COLUMNS: tuple[str, ...] = ("agent_name", "symbol")
 """Columns stored as plain strings; the writer takes them as codes into category lists."""
 
-NAN_ALLOWED_OUTCOMES: frozenset[str] = frozenset({"action_price", "fill_price"})
-"""Outcome columns that may hold NaN (no limit price; nothing filled)."""
+NAN_ALLOWED_OUTCOMES: frozenset[str] = frozenset(
+    {
+        "action_price",
+        "fill_price",
+        "fill_buy_price",
+        "fill_sell_price",
+        "tick_trade_low",
+        "tick_trade_high",
+    }
+)
+"""Outcome columns that may hold NaN (no limit price; nothing filled; the symbol did not trade)."""
+
+OUTCOME_DESCRIPTIONS: dict[str, str] = {
+    "action": "sign of the net quantity the agent placed this tick (-1 sell, 0 hold, 1 buy)",
+    "action_quantity": "all shares the agent placed this tick (both sides)",
+    "action_price": "limit price on the side of action, NaN for holds and market orders",
+    "fill_quantity": "net signed shares traded during the tick (+ bought, - sold), resting orders included",
+    "fill_price": "VWAP of all the agent's fills in the tick (both sides), NaN if none",
+    "fill_buy_quantity": "shares bought during the tick",
+    "fill_buy_price": "VWAP of the buys, NaN if none",
+    "fill_sell_quantity": "shares sold during the tick",
+    "fill_sell_price": "VWAP of the sells, NaN if none",
+    "fees": "fees paid during the tick, currency units",
+    "tick_trade_low": "lowest trade price in the symbol during the tick, NaN if it did not trade",
+    "tick_trade_high": "highest trade price in the symbol during the tick, NaN if it did not trade",
+    "reward": "P&L change over the tick marked to the mid, currency units",
+    "reward_normalized": "reward / initial_cash",
+    "next_mid_price": "mid after the tick (= next tick's f_mid_price)",
+    "next_position": "position after the tick",
+    "next_pnl": "total P&L after the tick",
+    "next_cash": "cash after the tick; next_cash - f_cash = sell notional - buy notional - fees",
+    "next_equity": "equity after the tick",
+}
+"""Outcome column -> one-line description (for dataset cards)."""
 
 KEY_SCHEMA_VERSION = "marketenv.schema_version"
 KEY_VERSION = "marketenv.version"

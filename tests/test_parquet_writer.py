@@ -266,7 +266,7 @@ def test_metadata_round_trip(tmp_path: Path) -> None:
     )
     got = read_metadata(w.close())
     assert set(METADATA_KEYS) <= set(got)
-    assert got["marketenv.schema_version"] == "1"
+    assert got["marketenv.schema_version"] == "2"
     assert got["marketenv.config"] == {"seed": 42, "symbols": SYMBOLS, "nested": {"a": [1, 2]}}
     assert got["marketenv.seed"] == 42
     assert got["marketenv.recording"]["warmup"] == 100
@@ -416,12 +416,12 @@ def test_leading_columns_come_first() -> None:
 def test_schema_layout_and_types() -> None:
     schema = build_schema()
     assert feature_columns(["a", "b"]) == ["f_a", "f_b"]
-    assert len(schema) == 4 + len(FEATURE_NAMES) + len(OUTCOME_COLUMNS) == 61
+    assert len(schema) == 4 + len(FEATURE_NAMES) + len(OUTCOME_COLUMNS) == 68
     assert schema.names[4:49] == [f"f_{n}" for n in FEATURE_NAMES]
     assert [str(schema.field(n).type) for n in LEADING] == ["uint64", "uint64", "string", "string"]
     assert schema.field("action").type == pa.int8()
     assert all(schema.field(n).type == pa.float64() for n in OUTCOME_COLUMNS[1:])
     assert schema.metadata is None
-    assert build_schema(metadata=_metadata()).metadata[b"marketenv.schema_version"] == b"1"
+    assert build_schema(metadata=_metadata()).metadata[b"marketenv.schema_version"] == b"2"
     with pytest.raises(RecordingError, match="duplicate"):
         build_schema(["mid_price", "mid_price"])
