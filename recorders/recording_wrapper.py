@@ -30,7 +30,7 @@ from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES
 from marketenv.simulation import Simulation, Transition
 from recorders.parquet_writer import ParquetRecordWriter
 from recorders.schedule import RecordSchedule
-from recorders.schema import OUTCOME_COLUMNS, build_schema, make_metadata
+from recorders.schema import KEY_RUN_ID, OUTCOME_COLUMNS, build_schema, make_metadata
 
 _MID = FEATURE_INDEX["mid_price"]
 _POS = FEATURE_INDEX["position"]
@@ -77,12 +77,15 @@ class TransitionRecorder:
         sim = simulation
         flags = {**schedule.as_flags(), **(extra_flags or {})}
         meta = make_metadata(sim.config.to_dict(), sim.seed, flags)
+        self.run_id: str = meta[KEY_RUN_ID]
+        """The run id of every row (:func:`recorders.schema.make_run_id`)."""
         self.writer = ParquetRecordWriter(
             output,
             build_schema(FEATURE_NAMES, meta),
             string_categories={
                 "agent_name": [s.agent_name for s in sim.specs],
                 "symbol": list(sim.market.symbol_names),
+                "run_id": [self.run_id],
             },
             row_group_size=row_group_size,
             inputs=[*inputs, *model_inputs(sim.config)],
@@ -101,6 +104,7 @@ class TransitionRecorder:
         self._agent = np.empty(cap, dtype=np.int64)
         self._action = np.empty(cap, dtype=np.int8)
         self._f64 = np.empty((cap, len(_F64_COLUMNS)))
+        self._run_codes = np.zeros(cap, dtype=np.int32)
         self._n = 0
         self._open: tuple[int, np.ndarray | None] | None = None
 
@@ -218,6 +222,7 @@ class TransitionRecorder:
                 "symbol": self._sym_codes[agent],
                 "action": self._action[:n],
                 **{name: f[:n, j] for j, name in enumerate(_F64_COLUMNS)},
+                "run_id": self._run_codes[:n],
             },
             features=self._feats[:n],
         )

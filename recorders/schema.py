@@ -2,8 +2,8 @@
 
 One row per (recorded tick, agent, symbol), ordered by tick then ``agent_id``. The columns,
 in this order, are :data:`LEADING`, one ``f_<name>`` float64 column per feature (state at
-the start of the tick) and :data:`OUTCOME_COLUMNS` (the action, its fills, the reward and
-the ``next_`` state after the tick).
+the start of the tick), :data:`OUTCOME_COLUMNS` (the action, its fills, the reward and
+the ``next_`` state after the tick) and :data:`TRAILING` (the run id).
 
 The file's key-value metadata carries everything needed to interpret the rows later:
 the schema version, the marketenv version, the simulation config and seed, the feature
@@ -14,6 +14,7 @@ with :func:`make_metadata` and read it back with :func:`read_metadata`.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,7 +71,10 @@ OUTCOME_TYPES: dict[str, pa.DataType] = {
     name: (pa.int8() if name == "action" else pa.float64()) for name in OUTCOME_COLUMNS
 }
 
-STRING_COLUMNS: tuple[str, ...] = ("agent_name", "symbol")
+TRAILING: list[str] = ["run_id"]
+"""Columns after the outcomes: ``run_id`` identifies the run (see :func:`make_run_id`)."""
+
+STRING_COLUMNS: tuple[str, ...] = ("agent_name", "symbol", "run_id")
 """Columns stored as plain strings; the writer takes them as codes into category lists."""
 
 NAN_ALLOWED_OUTCOMES: frozenset[str] = frozenset(
@@ -114,6 +118,7 @@ KEY_CONFIG = "marketenv.config"
 KEY_SEED = "marketenv.seed"
 KEY_FEATURES = "marketenv.features"
 KEY_RECORDING = "marketenv.recording"
+KEY_RUN_ID = "marketenv.run_id"
 
 METADATA_KEYS: tuple[str, ...] = (
     KEY_SCHEMA_VERSION,
@@ -122,6 +127,7 @@ METADATA_KEYS: tuple[str, ...] = (
     KEY_SEED,
     KEY_FEATURES,
     KEY_RECORDING,
+    KEY_RUN_ID,
 )
 """Key-value metadata every recording carries."""
 
@@ -148,9 +154,9 @@ def column_names(feature_names: Sequence[str] = FEATURE_NAMES) -> list[str]:
         feature_names: Feature names, by default :data:`FEATURE_NAMES`.
 
     Returns:
-        ``LEADING + feature_columns(feature_names) + OUTCOME_COLUMNS``.
+        ``LEADING + feature_columns(feature_names) + OUTCOME_COLUMNS + TRAILING``.
     """
-    return [*LEADING, *feature_columns(feature_names), *OUTCOME_COLUMNS]
+    return [*LEADING, *feature_columns(feature_names), *OUTCOME_COLUMNS, *TRAILING]
 
 
 def build_schema(
@@ -178,6 +184,7 @@ def build_schema(
         pa.field(name, pa.float64(), nullable=False) for name in feature_columns(feature_names)
     ]
     fields += [pa.field(name, OUTCOME_TYPES[name], nullable=False) for name in OUTCOME_COLUMNS]
+    fields += [pa.field(name, pa.string(), nullable=False) for name in TRAILING]
     return pa.schema(fields, metadata=dict(metadata) if metadata else None)
 
 
@@ -202,6 +209,28 @@ def _dumps(key: str, value: Any) -> str:
         raise RecordingError(
             f"metadata {key} cannot be stored as JSON ({exc}); pass plain numbers, strings, lists and dicts"
         ) from None
+
+
+def make_run_id(config: Mapping[str, Any], seed: int | None, flags: Mapping[str, Any]) -> str:
+    """A run's id: 16 hex digits of a hash of its config, seed, schedule and package version.
+
+    The same run recorded twice gets the same id (so a resumed sweep is idempotent);
+    any change to what determines the rows changes it.
+
+    Args:
+        config: The simulation config.
+        seed: The simulation seed.
+        flags: Recording flags; only ``warmup``, ``interval`` and ``ticks`` count.
+    """
+    key = {
+        "config": dict(config),
+        "seed": seed,
+        "schedule": {k: flags.get(k) for k in ("warmup", "interval", "ticks")},
+        "version": marketenv.__version__,
+        "schema": SCHEMA_VERSION,
+    }
+    text = json.dumps(key, default=_json_default, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def make_metadata(
@@ -240,6 +269,7 @@ def make_metadata(
         KEY_SEED: _dumps(KEY_SEED, seed),
         KEY_FEATURES: _dumps(KEY_FEATURES, features),
         KEY_RECORDING: _dumps(KEY_RECORDING, dict(flags)),
+        KEY_RUN_ID: make_run_id(config, seed, flags),
     }
 
 

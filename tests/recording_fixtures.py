@@ -25,7 +25,14 @@ import pyarrow.parquet as pq
 from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES, NAN_UNTIL, TICKS_PER_YEAR
 from recorders.parquet_writer import ParquetRecordWriter
 from recorders.schedule import RecordSchedule
-from recorders.schema import KEY_RECORDING, OUTCOME_COLUMNS, build_schema, make_metadata
+from recorders.schema import (
+    KEY_RECORDING,
+    KEY_RUN_ID,
+    OUTCOME_COLUMNS,
+    TRAILING,
+    build_schema,
+    make_metadata,
+)
 
 SYMBOL_NAMES = ("ACME", "BOLT", "CRUX", "DYNA", "EVOX", "FLUX", "GRID", "HALO")
 AGENT_KINDS = ("MarketMaker", "Momentum", "MeanReversion", "Noise", "Fundamental")
@@ -358,14 +365,19 @@ def simulate(
         "next_cash": cash[tt + 1, aa],
         "next_equity": equity[tt + 1, aa],
     }
-    assert set(cols) == {"tick", "agent_id", "agent_name", "symbol", *OUTCOME_COLUMNS}
+    cols["run_id"] = np.zeros(len(tt), dtype=np.int32)
+    assert set(cols) == {"tick", "agent_id", "agent_name", "symbol", *OUTCOME_COLUMNS, *TRAILING}
     names = [f"{AGENT_KINDS[a % len(AGENT_KINDS)]}_{a}" for a in range(A)]
     config = {"symbols": list(SYMBOL_NAMES[:n_symbols]), "agents": names, "ticks": ticks}
     metadata = make_metadata(config, seed, schedule.as_flags())
     return SimulatedRecording(
         columns=cols,
         features=feats,
-        categories={"agent_name": names, "symbol": list(SYMBOL_NAMES[:n_symbols])},
+        categories={
+            "agent_name": names,
+            "symbol": list(SYMBOL_NAMES[:n_symbols]),
+            "run_id": [metadata[KEY_RUN_ID]],
+        },
         metadata=metadata,
         n_agents=A,
     )
