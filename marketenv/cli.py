@@ -5,7 +5,8 @@
     marketenv --headless [--ticks N] [--seed N] [--config FILE]
     marketenv --headless-record [--record-output PATH] [--record-warmup N]
               [--record-interval N] [--ticks N] [--seed N] [--config FILE]
-    marketenv check FILE          verify a recording (recorders.check)
+    marketenv check FILE|DIR      verify a recording or a dataset (recorders.check)
+    marketenv configs             list the shipped scenarios (``--config NAME``)
     marketenv train ...           train a tree model on recordings (scripts/export_rf.py)
     marketenv report [FILE]       the realism report of a recording or a fresh run
 
@@ -84,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record ML training data to Parquet (implies --headless)",
     )
-    p.add_argument("--config", default=None, help="scenario TOML (default: the built-in default config)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="scenario: a shipped name (see 'marketenv configs') or a TOML file"
+        " (default: the built-in default config)",
+    )
     p.add_argument("--ticks", type=_positive_int, default=None, help="ticks to run (default: the config's)")
     p.add_argument("--seed", type=_nonneg_int, default=None, help="root seed (default: the config's)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -136,6 +142,26 @@ def run_headless(cfg: Config, quiet: bool = False) -> int:
     return 130 if interrupted else 0
 
 
+def list_configs(argv: Sequence[str] = ()) -> int:
+    """``marketenv configs``: print each shipped scenario's name, summary and file."""
+    from marketenv.scenarios import describe, shipped_configs
+
+    if argv:
+        print(f"marketenv configs: error: unexpected argument {argv[0]!r} (it takes none)", file=sys.stderr)
+        return 2
+    try:
+        shipped = shipped_configs()
+    except MarketEnvError as e:
+        print(f"marketenv: error: {e}", file=sys.stderr)
+        return 2
+    width = max(len(n) for n in shipped)
+    for name, path in shipped.items():
+        print(f"{name:<{width}}  {describe(path)}")
+        print(f"{'':<{width}}  {path}")
+    print(f"\nuse one with --config NAME (e.g. --config {next(iter(shipped))})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``marketenv`` command; returns the exit status."""
     try:
@@ -151,6 +177,8 @@ def _main(argv: Sequence[str] | None) -> int:
         from recorders.check import main as check_main
 
         return check_main(argv[1:])
+    if argv and argv[0] == "configs":
+        return list_configs(argv[1:])
     if argv and argv[0] == "train":
         from agents.training import main as train_main
 
