@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--record-output", default="data/training.parquet", help="output Parquet file")
     r.add_argument("--record-warmup", type=_record_int, default=100, help="first tick recorded (>= 0)")
     r.add_argument("--record-interval", type=_record_int, default=1, help="record every N ticks (>= 1)")
+    r.add_argument(
+        "--record-market",
+        default=None,
+        metavar="PATH",
+        help="also write the market table (one row per tick and symbol) to this Parquet file",
+    )
     return p
 
 
@@ -201,6 +207,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 interval=args.record_interval,
                 quiet=args.quiet,
                 inputs=[args.config] if args.config else [],
+                market_output=args.record_market,
             )
         if args.headless:
             return run_headless(_load(args), quiet=args.quiet)
