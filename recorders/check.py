@@ -1,7 +1,8 @@
 """Verify a feature recording against the design note's checklist.
 
 ``python -m recorders.check FILE`` (or ``marketenv check FILE``) prints a checklist and
-exits 0 if every check passed, 1 if one failed and 2 if the file cannot be read.
+exits 0 if every check passed, 1 if one failed and 2 if the file cannot be read. A market
+table or a sweep's dataset folder is checked by :mod:`recorders.check_dataset`.
 
 The file is streamed batch by batch (one row group at a time), so a recording of tens of
 millions of rows is checked in bounded memory; the temporal checks carry the last row of
@@ -1103,13 +1104,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Verify a feature recording (schema, warm-up, interval, ranges, actions,"
         " rewards, next_* consistency, NaN policy).",
     )
-    parser.add_argument("file", metavar="FILE", help="the .parquet recording to check")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="the .parquet recording (or market table) to check, or a sweep's dataset folder",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
-        report = check_recording(args.file)
+        if Path(args.file).is_dir():
+            from recorders.check_dataset import check_dataset
+
+            dataset = check_dataset(args.file)
+            print(dataset.format())
+            return 0 if dataset.ok else 1
+        from recorders.check_dataset import check_market_table, is_market_table
+
+        report = check_market_table(args.file) if is_market_table(args.file) else check_recording(args.file)
     except RecordingError as exc:
         print(f"marketenv check: {exc}", file=sys.stderr)
         return 2
