@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -427,28 +429,7 @@ def run_sweep(
         elif ray_address is not None:
             _run_ray(todo, ray_address, result, finished, prog)
         else:
-            n = min(workers or default_workers(), len(todo))
-            ctx = mp.get_context("spawn")
-            counter = ctx.Value("q", 0)
-            pool = ctx.Pool(n, initializer=_init_worker, initargs=(counter,))
-            try:
-                it = pool.imap_unordered(_pool_task, todo)
-                pending = len(todo)
-                while pending:
-                    try:
-                        spec, res, err = it.next(timeout=0.2)
-                    except mp.TimeoutError:
-                        prog.update(counter.value)
-                        continue
-                    pending -= 1
-                    _collect(spec, res, err, result, finished)
-                    prog.update(counter.value)
-                pool.close()
-            except BaseException:
-                pool.terminate()  # SIGTERM: each worker drops its temporary files
-                raise
-            finally:
-                pool.join()
+            _run_local(todo, min(workers or default_workers(), len(todo)), result, finished, prog)
     except (KeyboardInterrupt, _Stop):
         result.interrupted = True
     finally:
@@ -474,6 +455,43 @@ def _collect(
         finished.add((spec.config_name, spec.seed))
     elif err is not None:
         result.errors.append(err)
+
+
+def _run_local(
+    todo: Sequence[RunSpec],
+    workers: int,
+    result: SweepResult,
+    finished: set[tuple[str, int]],
+    prog: Progress,
+) -> None:
+    """Run the partitions on ``workers`` spawned processes; a dead worker fails its runs."""
+    ctx = mp.get_context("spawn")
+    counter = ctx.Value("q", 0)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(counter,))
+    futures = {pool.submit(_pool_task, s): s for s in todo}
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    spec, res, err = fut.result()
+                except BrokenProcessPool:
+                    spec, res = futures[fut], None
+                    err = f"{spec.config_name} seed {spec.seed}: a worker process died (out of memory or killed?)"
+                _collect(spec, res, err, result, finished)
+            prog.update(counter.value)
+        pool.shutdown(wait=True)
+    except BaseException:
+        # SIGTERM each worker: it drops its temporary files and exits.
+        procs = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout=30)
+        raise
 
 
 def _run_ray(

@@ -227,3 +227,29 @@ def test_sweep_flag_errors(tmp_path: Path, capsys) -> None:
         assert main([*argv, "--record-output", str(tmp_path / "o"), "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_a_killed_worker_fails_its_runs_and_the_rerun_finishes(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    cmd = [
+        sys.executable, "-m", "marketenv", "--headless-record", "--seeds", "1-3", "--config", "quick",
+        "--ticks", "1500", "--record-output", str(root), "--workers", "1", "--quiet",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    tmp = []
+    while not tmp and time.monotonic() < deadline:
+        tmp = list(root.glob("seed=*/.part-0.parquet.*.tmp"))
+        time.sleep(0.02)
+    assert tmp, "no run started"
+    worker = int(tmp[0].name.split(".")[3])  # .part-0.parquet.<pid>.tmp
+    os.kill(worker, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "worker process died" in err
+    assert not (tmp[0].parent / "part-0.parquet").exists()  # the killed run left nothing visible
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not list(root.rglob("*.tmp")), "the stale temporary file was cleaned up"
+    assert check_main([str(root)]) == 0
