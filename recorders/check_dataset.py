@@ -335,13 +335,18 @@ def check_dataset(root: str | Path, on_file: Callable[[str], None] | None = None
         on_file: Called with each file's relative path before it is checked.
 
     Raises:
-        RecordingError: ``root`` is not a folder.
+        RecordingError: ``root`` is not a folder, or holds neither a card nor a partition.
     """
     root = Path(root)
     if not root.is_dir():
         raise RecordingError(f"{root}: not a folder; give a dataset folder or a .parquet file")
     rep = DatasetReport(root)
     files = _files(root)
+    if not (root / CARD_JSON).exists() and not any(_PART_RE.match(f) for f in files):
+        raise RecordingError(
+            f"{root} is a directory with no dataset in it (no {CARD_JSON}, no seed=N partitions);"
+            " give a recording file or a sweep's output folder"
+        )
     agent = [f for f in files if not f.startswith(MARKET_DIR + "/")]
     market = [f[len(MARKET_DIR) + 1 :] for f in files if f.startswith(MARKET_DIR + "/")]
     if not agent:
