@@ -87,6 +87,14 @@ _FLOATS = [n for n, t, _d in MARKET_COLUMNS if pa.types.is_float64(t)]
 _INTS = [n for n, t, _d in MARKET_COLUMNS if pa.types.is_int64(t)]
 _F = {n: j for j, n in enumerate(_FLOATS)}
 _I = {n: j for j, n in enumerate(_INTS)}
+_MID, _OPEN, _SPREAD, _FAIR = _F["mid"], _F["open"], _F["spread"], _F["fair_value"]
+_BID_P = np.array([_F[f"bid_price_{k}"] for k in _LEVELS])
+_ASK_P = np.array([_F[f"ask_price_{k}"] for k in _LEVELS])
+_BID_Q = np.array([_I[f"bid_size_{k}"] for k in _LEVELS])
+_ASK_Q = np.array([_I[f"ask_size_{k}"] for k in _LEVELS])
+_BEST_BID, _BEST_ASK = _F["best_bid"], _F["best_ask"]
+_BEST_BID_Q, _BEST_ASK_Q = _I["best_bid_size"], _I["best_ask_size"]
+_NEWS = np.array([_F[n] for n in ("news_active", "news_sentiment", "news_magnitude", "news_ticks_remaining")])
 
 
 def market_schema(metadata: dict[str, str] | None = None) -> pa.Schema:
@@ -160,31 +168,32 @@ class MarketRecorder:
         self._tick[lo : lo + self.n_symbols] = m.tick
         for s in range(self.n_symbols):
             r = lo + s
+            fr, ir = f[r], i[r]
             bids, asks = m.books[s].depth(DEPTH_LEVELS)
             mid = m.mid_price(s)
-            f[r, _F["mid"]] = mid
-            f[r, _F["open"]] = mid
-            f[r, _F["spread"]] = m.spread(s) / unit
-            f[r, _F["fair_value"]] = m.fair_value(s)
-            for side, levels in (("bid", bids), ("ask", asks)):
-                for k in _LEVELS:
-                    if k <= len(levels):
-                        price, size = levels[k - 1]
-                        f[r, _F[f"{side}_price_{k}"]] = price / unit
-                        i[r, _I[f"{side}_size_{k}"]] = size
-                    else:
-                        f[r, _F[f"{side}_price_{k}"]] = np.nan
-                        i[r, _I[f"{side}_size_{k}"]] = 0
-                f[r, _F[f"best_{side}"]] = f[r, _F[f"{side}_price_1"]]
-                i[r, _I[f"best_{side}_size"]] = i[r, _I[f"{side}_size_1"]]
+            fr[_MID] = mid
+            fr[_OPEN] = mid
+            fr[_SPREAD] = m.spread(s) / unit
+            fr[_FAIR] = m.fair_value(s)
+            for levels, fp, iq, best_p, best_q in (
+                (bids, _BID_P, _BID_Q, _BEST_BID, _BEST_BID_Q),
+                (asks, _ASK_P, _ASK_Q, _BEST_ASK, _BEST_ASK_Q),
+            ):
+                n = len(levels)
+                fr[fp] = np.nan
+                ir[iq] = 0
+                if n:
+                    px, qty = zip(*levels, strict=True)
+                    fr[fp[:n]] = px
+                    fr[fp[:n]] /= unit
+                    ir[iq[:n]] = qty
+                fr[best_p] = fr[fp[0]]
+                ir[best_q] = ir[iq[0]]
             news = m.active_news(s)
             if news is None:
-                f[r, _F["news_active"] : _F["news_ticks_remaining"] + 1] = 0.0
+                fr[_NEWS] = 0.0
             else:
-                f[r, _F["news_active"]] = 1.0
-                f[r, _F["news_sentiment"]] = news.sentiment
-                f[r, _F["news_magnitude"]] = news.magnitude
-                f[r, _F["news_ticks_remaining"]] = news.ticks_remaining
+                fr[_NEWS] = (1.0, news.sentiment, news.magnitude, news.ticks_remaining)
         self._open = True
 
     def commit(self, transition: Transition) -> None:
