@@ -313,7 +313,7 @@ class MarketParallelEnv(ParallelEnv):
             sb = o.status_buy
             infos[a] = {
                 "tick": tick,
-                **tr.fill_info(i),
+                **tr.fill_infos[i],
                 "order_status": status[sb if sb != -1 else o.status_sell],
                 "reject_reason": o.reason,
                 "equity": eq[i],

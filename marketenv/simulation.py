@@ -177,23 +177,42 @@ class Transition:
         return np.where(hi >= 0, hi / TICKS_PER_UNIT, np.nan)
 
     def fill_info(self, agent: int) -> dict[str, Any]:
-        """The fill fields of an env ``info`` for one agent.
+        """The fill fields of an env ``info`` for one agent (a fresh dict).
 
         Same names as the recording columns; prices are 0.0 (not NaN) where the side did
         not trade, so that infos of identical runs compare equal.
         """
+        return dict(self.fill_infos[agent])
+
+    @functools.cached_property
+    def fill_infos(self) -> list[dict[str, Any]]:
+        """:meth:`fill_info` of every agent (shared dicts: spread or copy them, never modify)."""
         f = self.fills
-        bq, sq = int(f.buy_quantity[agent]), int(f.sell_quantity[agent])
-        bc, sc = int(f.buy_cents[agent]), int(f.sell_cents[agent])
-        return {
-            "fill_quantity": bq - sq,
-            "fill_price": (bc + sc) / (TICKS_PER_UNIT * (bq + sq)) if bq + sq else 0.0,
-            "fill_buy_quantity": bq,
-            "fill_buy_price": bc / (TICKS_PER_UNIT * bq) if bq else 0.0,
-            "fill_sell_quantity": sq,
-            "fill_sell_price": sc / (TICKS_PER_UNIT * sq) if sq else 0.0,
-            "fees": int(f.fee_cents[agent]) / TICKS_PER_UNIT,
-        }
+        unit = TICKS_PER_UNIT
+        out = []
+        for bq, sq, bc, sc, fee in zip(
+            f.buy_quantity.tolist(),
+            f.sell_quantity.tolist(),
+            f.buy_cents.tolist(),
+            f.sell_cents.tolist(),
+            f.fee_cents.tolist(),
+            strict=True,
+        ):
+            if not (bq or sq):
+                out.append(NO_FILL_INFO)
+                continue
+            out.append(
+                {
+                    "fill_quantity": bq - sq,
+                    "fill_price": (bc + sc) / (unit * (bq + sq)),
+                    "fill_buy_quantity": bq,
+                    "fill_buy_price": bc / (unit * bq) if bq else 0.0,
+                    "fill_sell_quantity": sq,
+                    "fill_sell_price": sc / (unit * sq) if sq else 0.0,
+                    "fees": fee / unit,
+                }
+            )
+        return out
 
     @functools.cached_property
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
