@@ -99,6 +99,22 @@ NO_FILL_INFO: dict[str, Any] = {
 """The fill fields of an env ``info`` when nothing traded (see :meth:`Transition.fill_info`)."""
 
 
+def _fill_info(bq: int, sq: int, bc: int, sc: int, fee: int) -> dict[str, Any]:
+    """Env-info fill fields from shares and cents bought and sold and fees (cents)."""
+    if not (bq or sq):
+        return NO_FILL_INFO
+    unit = TICKS_PER_UNIT
+    return {
+        "fill_quantity": bq - sq,
+        "fill_price": (bc + sc) / (unit * (bq + sq)),
+        "fill_buy_quantity": bq,
+        "fill_buy_price": bc / (unit * bq) if bq else 0.0,
+        "fill_sell_quantity": sq,
+        "fill_sell_price": sc / (unit * sq) if sq else 0.0,
+        "fees": fee / unit,
+    }
+
+
 def _vwap(cents: np.ndarray, qty: np.ndarray) -> np.ndarray:
     """``cents / qty`` in currency units, NaN where ``qty`` is 0."""
     q = qty.astype(np.float64)
@@ -182,37 +198,32 @@ class Transition:
         Same names as the recording columns; prices are 0.0 (not NaN) where the side did
         not trade, so that infos of identical runs compare equal.
         """
-        return dict(self.fill_infos[agent])
+        f = self.fills
+        return dict(
+            _fill_info(
+                int(f.buy_quantity[agent]),
+                int(f.sell_quantity[agent]),
+                int(f.buy_cents[agent]),
+                int(f.sell_cents[agent]),
+                int(f.fee_cents[agent]),
+            )
+        )
 
     @functools.cached_property
     def fill_infos(self) -> list[dict[str, Any]]:
         """:meth:`fill_info` of every agent (shared dicts: spread or copy them, never modify)."""
         f = self.fills
-        unit = TICKS_PER_UNIT
-        out = []
-        for bq, sq, bc, sc, fee in zip(
-            f.buy_quantity.tolist(),
-            f.sell_quantity.tolist(),
-            f.buy_cents.tolist(),
-            f.sell_cents.tolist(),
-            f.fee_cents.tolist(),
-            strict=True,
-        ):
-            if not (bq or sq):
-                out.append(NO_FILL_INFO)
-                continue
-            out.append(
-                {
-                    "fill_quantity": bq - sq,
-                    "fill_price": (bc + sc) / (unit * (bq + sq)),
-                    "fill_buy_quantity": bq,
-                    "fill_buy_price": bc / (unit * bq) if bq else 0.0,
-                    "fill_sell_quantity": sq,
-                    "fill_sell_price": sc / (unit * sq) if sq else 0.0,
-                    "fees": fee / unit,
-                }
+        return [
+            _fill_info(*row)
+            for row in zip(
+                f.buy_quantity.tolist(),
+                f.sell_quantity.tolist(),
+                f.buy_cents.tolist(),
+                f.sell_cents.tolist(),
+                f.fee_cents.tolist(),
+                strict=True,
             )
-        return out
+        ]
 
     @functools.cached_property
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
