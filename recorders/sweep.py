@@ -400,6 +400,14 @@ def run_sweep(
         raise RecordingError(f"workers must be >= 1 (got {workers})")
     t0 = time.perf_counter()
     result = SweepResult(root=Path(root))
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecordingError(
+            f"cannot create the dataset folder {root} ({exc.strerror or exc}); choose a writable location"
+        ) from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise RecordingError(f"the dataset folder {root} is not writable; choose a writable location")
     todo = []
     for s in specs:
         if is_complete(s):
@@ -512,7 +520,13 @@ def _run_ray(
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address != "local":
             kwargs["address"] = address
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - Ray raises several kinds
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RecordingError(
+                f"cannot start or reach Ray at {address!r} ({first}); check the address or run without Ray"
+            ) from None
     task = ray.remote(_ray_task)
     refs = [task.remote(s) for s in todo]
     ticks = 0

@@ -253,3 +253,14 @@ def test_a_killed_worker_fails_its_runs_and_the_rerun_finishes(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert not list(root.rglob("*.tmp")), "the stale temporary file was cleaned up"
     assert check_main([str(root)]) == 0
+
+
+def test_uncreatable_dataset_folder_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    for out in (blocker, blocker / "ds"):
+        rc = main(["--headless-record", "--seeds", "1", "--config", "quick", "--ticks", "200",
+                   "--record-output", str(out), "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        assert "is a file" in err or "cannot create the dataset folder" in err
