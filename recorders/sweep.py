@@ -251,13 +251,20 @@ def is_complete(spec: RunSpec) -> bool:
     return complete
 
 
-def _clean_stale(spec: RunSpec) -> None:
-    """Remove hidden temporary files left in the partition by a killed run."""
+def _clean_stale(spec: RunSpec, own: bool = False) -> None:
+    """Remove hidden temporary files left in the partition by a killed run.
+
+    With ``own``, only this process's (the writer names them ``.<name>.<pid>.*tmp``).
+    """
+    pattern = f".{{name}}.{os.getpid()}.*tmp" if own else ".{name}.*.tmp"
     for f in (spec.path, spec.market_path):
         if f is None or not f.parent.is_dir():
             continue
-        for stale in f.parent.glob(f".{f.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+        for stale in f.parent.glob(pattern.format(name=f.name)):
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def _peak_rss_mb() -> float:
@@ -283,18 +290,16 @@ def record_partition(spec: RunSpec, on_ticks: Callable[[int], None] | None = Non
     _clean_stale(spec)
     cfg = spec.config.with_overrides(seed=spec.seed)
     ticks = cfg.simulation.ticks
-    env = MarketParallelEnv(cfg, max_cycles=ticks)
     flags = {"config_name": spec.config_name, "command": "marketenv --headless-record --seeds"}
-    rec = ParallelRecordingWrapper(
-        env, spec.path, warmup=spec.warmup, interval=spec.interval, ticks=ticks, extra_flags=flags
-    )
-    rec.reset(seed=spec.seed)
-    recorder = rec.recorder
-    assert recorder is not None
-    sim = env.simulation
-    step = rec.step_array
-    market = None
+    rec = market = None
     try:
+        env = MarketParallelEnv(cfg, max_cycles=ticks)
+        rec = ParallelRecordingWrapper(
+            env, spec.path, warmup=spec.warmup, interval=spec.interval, ticks=ticks, extra_flags=flags
+        )
+        rec.reset(seed=spec.seed)
+        sim = env.simulation
+        step = rec.step_array
         if spec.market_path is not None:
             market = MarketRecorder(spec.market_path, rec.schedule, sim, extra_flags=flags)
             step = market.wrap(step, env)
@@ -311,14 +316,17 @@ def record_partition(spec: RunSpec, on_ticks: Callable[[int], None] | None = Non
         if market is not None:
             market.close()
             market_rows = market.rows
-        recorder.close()
+        rows = rec.recorder.rows
+        rec.recorder.close()
     except BaseException:
-        recorder.abort()
+        if rec is not None and rec.recorder is not None:
+            rec.recorder.abort()
         if market is not None:
             market.abort()
+        _clean_stale(spec, own=True)  # also a file whose writer was interrupted while opening
         raise
     return RunResult(
-        spec.config_name, spec.seed, recorder.rows, market_rows, time.perf_counter() - t0, _peak_rss_mb()
+        spec.config_name, spec.seed, rows, market_rows, time.perf_counter() - t0, _peak_rss_mb()
     )
 
 
