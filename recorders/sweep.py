@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 
 from marketenv.config import Config
 from marketenv.errors import RecordingError
+from marketenv.outputs import stale_temps, temp_pattern
 from marketenv.progress import Progress
 from recorders.schedule import RecordSchedule
 from recorders.schema import KEY_RUN_ID, decode_metadata, make_run_id
@@ -252,19 +253,26 @@ def is_complete(spec: RunSpec) -> bool:
 
 
 def _clean_stale(spec: RunSpec, own: bool = False) -> None:
-    """Remove hidden temporary files left in the partition by a killed run.
+    """Remove the partition's temporary files left by runs whose process is gone.
 
-    With ``own``, only this process's (the writer names them ``.<name>.<pid>.*tmp``).
+    With ``own``, remove this process's instead (a run interrupted while its writers
+    were opening). The writers themselves also clear stale files when they start.
     """
-    pattern = f".{{name}}.{os.getpid()}.*tmp" if own else ".{name}.*.tmp"
+    pid = os.getpid()
     for f in (spec.path, spec.market_path):
         if f is None or not f.parent.is_dir():
             continue
-        for stale in f.parent.glob(pattern.format(name=f.name)):
-            try:
-                stale.unlink(missing_ok=True)
-            except OSError:
-                pass
+        if not own:
+            stale_temps(f)
+            continue
+        pattern = temp_pattern(f)
+        for name in os.listdir(f.parent):
+            m = pattern.match(name)
+            if m is not None and int(m.group(1)) == pid:
+                try:
+                    (f.parent / name).unlink(missing_ok=True)
+                except OSError:
+                    pass
 
 
 def _peak_rss_mb() -> float:
