@@ -17,13 +17,14 @@ two-sided quote forward, as the features do); missing depth levels likewise. The
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from marketenv.config import model_inputs
 from marketenv.simulation import Simulation, Transition
 from marketenv.types import TICKS_PER_UNIT
 from recorders.parquet_writer import ParquetRecordWriter
@@ -116,6 +117,8 @@ class MarketRecorder:
         simulation: The simulation being recorded.
         extra_flags: More recording flags for the metadata.
         row_group_size: Rows per Parquet row group.
+        inputs: Files the output must not replace (the config, the agent-rows file); the
+            agents' model files are always protected.
     """
 
     BLOCK_TICKS = 256
@@ -127,6 +130,7 @@ class MarketRecorder:
         simulation: Simulation,
         extra_flags: dict[str, Any] | None = None,
         row_group_size: int = 65536,
+        inputs: Sequence[str | Path] = (),
     ) -> None:
         self.schedule = schedule
         self.sim = simulation
@@ -144,6 +148,7 @@ class MarketRecorder:
                 "run_id": [self.run_id],
             },
             row_group_size=row_group_size,
+            inputs=[*inputs, *model_inputs(simulation.config)],
         )
         self.n_symbols = simulation.market.n_symbols
         cap = self.BLOCK_TICKS * self.n_symbols

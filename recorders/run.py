@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from marketenv.config import Config
+from marketenv.errors import RecordingError
 from marketenv.outputs import Summary
 from marketenv.parallel_env import MarketParallelEnv
 from marketenv.progress import Progress
@@ -160,7 +161,17 @@ def _record(
         if market_output is not None:
             from recorders.market_table import MarketRecorder
 
-            market = MarketRecorder(market_output, rec.schedule, sim, extra_flags={"output": str(market_output)})
+            if Path(market_output).resolve() == Path(output).resolve():
+                raise RecordingError(
+                    f"the market table and the agent rows both go to {output}; give the market table its own file"
+                )
+            market = MarketRecorder(
+                market_output,
+                rec.schedule,
+                sim,
+                extra_flags={"output": str(market_output)},
+                inputs=[*inputs, output],
+            )
             step = market.wrap(step, env)
         prog = Progress(
             ticks,

@@ -123,3 +123,19 @@ def test_record_market_flag_writes_a_checked_table(tmp_path: Path, capsys: pytes
     assert check_main([str(mk)]) == 0
     text = capsys.readouterr().out
     assert "market table" in text and "PASS" in text
+
+
+def test_market_table_cannot_replace_the_agent_rows_or_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "a.parquet"
+    cfg = tmp_path / "c.toml"
+    original = (Path(__file__).resolve().parents[1] / "configs" / "quick.toml").read_text()
+    cfg.write_text(original)
+    for market in (out, cfg):
+        rc = main([
+            "--headless-record", "--config", str(cfg), "--ticks", "150", "--record-output", str(out),
+            "--record-market", str(market), "--quiet",
+        ])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+    assert cfg.read_text() == original
