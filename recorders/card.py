@@ -170,8 +170,11 @@ def _readme(card: dict[str, Any]) -> str:
         f"hf = datasets.load_dataset('parquet', data_files='DIR/{glob}', split='train')",
         "```",
         "",
-        "(`DIR` is this folder. Hugging Face reads the hive keys from the paths only when they",
-        "are in the files; use the `run_id` column, or polars/DuckDB/pyarrow, to split by seed.)",
+        "(`DIR` is this folder. Hugging Face `datasets` does not turn the `config=`/`seed=`",
+        "folders into columns: use the `run_id` column, one per partition as listed below.)",
+        "",
+        "Configs that share the `[[symbols]]`, `[news]` and `[fundamentals]` tables share the",
+        "fair-value and news path of a seed: split training and test sets by seed, not by config.",
         "",
     ]
     if card.get("market"):
