@@ -507,7 +507,8 @@ def load_config(path: str | Path | None = None) -> Config:
     """Load a TOML config file, or the built-in default when ``path`` is ``None``.
 
     Args:
-        path: A ``.toml`` file.
+        path: A ``.toml`` file, or the name of a shipped scenario such as ``"quick"``
+            (:func:`marketenv.scenarios.shipped_configs`).
 
     Returns:
         The validated config.
@@ -518,7 +519,9 @@ def load_config(path: str | Path | None = None) -> Config:
     """
     if path is None:
         return default_config()
-    p = Path(path)
+    from marketenv.scenarios import resolve_config
+
+    p = resolve_config(path)
     if p.is_dir():
         raise ConfigError(f"config {str(p)!r} is a directory; pass a .toml file (see configs/ for examples)")
     if not p.is_file():

@@ -13,7 +13,7 @@ from marketenv.actions import ACTION_SHAPE, LIMIT, MARKET, ActionOutcome
 from marketenv.config import Config, load_config
 from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
-from marketenv.simulation import Simulation, Transition
+from marketenv.simulation import NO_FILL_INFO, Simulation, Transition
 from marketenv.types import TICKS_PER_UNIT, OrderStatus, Trade
 
 STATUS_NAMES: dict[int, str] = {
@@ -121,9 +121,12 @@ class MarketEnv(gym.Env):
     ## Info
 
     * ``tick``: the market tick that starts now (the one the observation describes);
-    * ``fill_quantity``: signed shares the learner traded during the step, fills of its
-      resting orders included (+ bought, - sold); ``fill_price``: their average price
-      (0.0 if nothing filled, so that infos compare equal across identical runs);
+    * ``fill_quantity``: net signed shares the learner traded during the step, fills of
+      its resting orders included (+ bought, - sold); ``fill_price``: the VWAP of all its
+      fills (both sides); ``fill_buy_quantity`` / ``fill_buy_price`` and
+      ``fill_sell_quantity`` / ``fill_sell_price``: each side's shares and VWAP; ``fees``:
+      fees paid (currency units). Prices are 0.0 where nothing filled on that side, so
+      that infos compare equal across identical runs;
     * ``order_status``: the fate of the order placed this step on arrival: ``none`` (no
       order), ``filled``, ``resting`` (on the book, possibly partly filled),
       ``cancelled`` (a market order whose unfilled rest found no liquidity; it may
@@ -272,7 +275,7 @@ class MarketEnv(gym.Env):
         self.last_trades = []
         self._steps = 0
         self._done = False
-        return self._observation(), self._info(-1, "", 0, 0.0)
+        return self._observation(), self._info(-1, "", NO_FILL_INFO)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one tick with the learner's action.
@@ -298,14 +301,13 @@ class MarketEnv(gym.Env):
         reward = after - float(tr.equity_before[i])
         if self.normalize_reward:
             reward /= self._initial_cash
-        fill_q = int(tr.fill_quantity[i])
         outcome = tr.outcomes[i]
         status = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
         self._steps += 1
         terminated = after <= 0.0
         truncated = (not terminated) and self._steps >= self.max_episode_steps
         self._done = terminated or truncated
-        info = self._info(status, outcome.reason, fill_q, float(tr.fill_notional[i]) if fill_q else 0.0)
+        info = self._info(status, outcome.reason, tr.fill_info(i))
         return self._observation(), reward, terminated, truncated, info
 
     def close(self) -> None:
@@ -318,15 +320,14 @@ class MarketEnv(gym.Env):
         assert self._sim is not None
         return self._sim.features.obs[self.agent_id].astype(np.float32)
 
-    def _info(self, status: int, reason: str, fill_q: int, fill_notional: float) -> dict[str, Any]:
+    def _info(self, status: int, reason: str, fills: dict[str, Any]) -> dict[str, Any]:
         sim = self._sim
         assert sim is not None
         m = sim.market
         i = self.agent_id
         return {
             "tick": m.tick,
-            "fill_quantity": fill_q,
-            "fill_price": abs(fill_notional / fill_q) if fill_q else 0.0,
+            **fills,
             "order_status": STATUS_NAMES[status],
             "reject_reason": reason,
             "equity": float(sim.features.equity[i]),

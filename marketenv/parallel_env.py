@@ -65,8 +65,9 @@ class MarketParallelEnv(ParallelEnv):
     ## Infos
 
     Per agent, as :class:`~marketenv.env.MarketEnv`: ``tick`` (the tick now starting),
-    ``fill_quantity`` (signed shares traded during the step, resting orders included),
-    ``fill_price`` (their average price, 0.0 if none), ``order_status`` and
+    the fill fields (``fill_quantity`` net signed, ``fill_price`` the VWAP of all fills,
+    ``fill_buy_quantity``/``fill_buy_price``, ``fill_sell_quantity``/``fill_sell_price``,
+    ``fees``; prices 0.0 where nothing filled), ``order_status`` and
     ``reject_reason`` (the fate of the orders placed this step), ``equity``, ``cash``
     and ``position`` after the step. ``env.last_trades`` holds every trade of the last
     step's tick and ``env.last_transition`` the whole tick.
@@ -301,8 +302,6 @@ class MarketParallelEnv(ParallelEnv):
 
     def _infos(self, tr: Transition, rows: np.ndarray, agents: list[str], ids: list[int]) -> dict[str, dict[str, Any]]:
         tick = tr.tick + 1
-        fq = tr.fill_quantity.tolist()
-        fn = tr.fill_notional.tolist()
         eq = tr.equity_after.tolist()
         pos = rows[:, _POS].tolist()
         cash = rows[:, _CASH].tolist()
@@ -311,12 +310,10 @@ class MarketParallelEnv(ParallelEnv):
         infos = {}
         for a, i in zip(agents, ids, strict=True):
             o = outcomes[i]
-            q = fq[i]
             sb = o.status_buy
             infos[a] = {
                 "tick": tick,
-                "fill_quantity": q,
-                "fill_price": abs(fn[i] / q) if q else 0.0,
+                **tr.fill_infos[i],
                 "order_status": status[sb if sb != -1 else o.status_sell],
                 "reject_reason": o.reason,
                 "equity": eq[i],
