@@ -532,7 +532,6 @@ def test_ctrl_c_at_any_moment_of_start_up_is_one_line_and_130(delay: float) -> N
 
 
 def test_importing_the_library_leaves_sigint_alone() -> None:
-    import signal as _signal
     import subprocess as _sp
     import sys as _sys
 
