@@ -40,7 +40,15 @@ if TYPE_CHECKING:
 ENV_ID = "marketenv/Market-v0"
 
 if ENV_ID not in _gym.registry:
-    _gym.register(id=ENV_ID, entry_point="marketenv.env:MarketEnv")
+    # The spec shows the default scenario's episode length (the env truncates itself at
+    # its config's ticks too).
+    from marketenv.config import default_config as _default_config  # noqa: E402
+
+    _gym.register(
+        id=ENV_ID,
+        entry_point="marketenv.env:MarketEnv",
+        max_episode_steps=_default_config().simulation.ticks,
+    )
 
 
 # Imported eagerly: the submodule has the same name as the function, and binding the

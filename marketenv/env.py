@@ -13,6 +13,8 @@ from marketenv.actions import ACTION_SHAPE, LIMIT, MARKET, ActionOutcome
 from marketenv.config import Config, load_config
 from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
+from marketenv.observation import CLIP, ObservationScaler, check_observation_mode
+from marketenv.render import RENDER_MODES, History, ansi_view, check_render_mode, rgb_frame
 from marketenv.simulation import Simulation, Transition
 from marketenv.types import TICKS_PER_UNIT, OrderStatus, Trade
 
@@ -88,9 +90,18 @@ class MarketEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(-inf, inf, (45,), float32)``: the ComprehensiveFeatures vector of the learner
-    at the start of the tick (names in ``env.unwrapped.feature_names``, definitions in
-    :mod:`marketenv.feature_spec`). No feature is NaN (see Starting State).
+    The ComprehensiveFeatures vector of the learner at the start of the tick (names in
+    ``env.unwrapped.feature_names``, definitions in :mod:`marketenv.feature_spec`), in
+    one of two views:
+
+    * ``observation="scaled"`` (default): ``Box(-10, 10, (45,), float32)``, every feature
+      made dimensionless and clipped (prices relative to the mid, money relative to the
+      learner's initial capital, see :mod:`marketenv.observation`), so that PPO learns
+      without ``VecNormalize``;
+    * ``observation="raw"``: ``Box(-inf, inf, (45,), float32)``, the features in their
+      own units (currency, percent, shares).
+
+    No feature is NaN (see Starting State).
 
     ## Rewards
 
@@ -116,7 +127,17 @@ class MarketEnv(gym.Env):
       ``TimeLimit`` as usual.
 
     Stepping after the end (or before the first ``reset``) raises
-    :class:`~marketenv.errors.ResetNeeded` (a ``RuntimeError``).
+    :class:`~marketenv.errors.ResetNeeded` (a ``RuntimeError``). The registered
+    ``marketenv/Market-v0`` spec carries the default scenario's ``max_episode_steps``.
+
+    ## Rendering
+
+    ``render_mode="ansi"``: ``render()`` returns a text view (top of book, the last
+    trades, the learner's position, cash and P&L). ``render_mode="rgb_array"``: an
+    ``(256, 512, 3)`` uint8 chart of the last 400 steps (mid and fair value with the
+    learner's fills, equity below), drawn with numpy and no window (works with
+    ``gymnasium.wrappers.RecordVideo``). Any other mode raises
+    :class:`~marketenv.errors.UnsupportedRenderMode` (Gymnasium's ``UnsupportedMode``).
 
     ## Info
 
@@ -147,14 +168,15 @@ class MarketEnv(gym.Env):
             be > 0).
         max_episode_steps: Steps before truncation (default: the config's ticks).
         warmup_ticks: Ticks the crowd trades before the first observation (>= 100).
-        render_mode: Only ``None`` is supported.
+        render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
+        observation: ``"scaled"`` (bounded, default) or ``"raw"``.
 
     Raises:
         ValueError: An argument is out of range or the agent is unknown.
         ConfigError: The config is invalid.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 30}
 
     def __init__(
         self,
@@ -168,10 +190,11 @@ class MarketEnv(gym.Env):
         max_episode_steps: int | None = None,
         warmup_ticks: int = 100,
         render_mode: str | None = None,
+        observation: str = "scaled",
     ) -> None:
         self.config = resolve_config(config)
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use None")
+        check_render_mode(render_mode)
+        self.observation = check_observation_mode(observation)
         if action_mode not in ("discrete", "limit"):
             raise ValueError(f"action_mode {action_mode!r} must be 'discrete' or 'limit'")
         if warmup_ticks < 100:
@@ -203,7 +226,11 @@ class MarketEnv(gym.Env):
             raise ValueError(f"normalize_reward needs initial cash > 0; {self.agent_name} has {self._initial_cash}")
         self._warmup_skip = frozenset({self.agent_id})
 
-        self.observation_space = spaces.Box(-np.inf, np.inf, (N_FEATURES,), np.float32)
+        bound = CLIP if observation == "scaled" else np.inf
+        self.observation_space = spaces.Box(-bound, bound, (N_FEATURES,), np.float32)
+        self._scaler = ObservationScaler(self.order_size if action_mode == "discrete" else max(self.sizes))
+        self._capital = 0.0
+        self._history = History()
         if action_mode == "discrete":
             self.action_space: spaces.Space = spaces.Discrete(3)
             hold = np.zeros(ACTION_SHAPE, dtype=np.int64)
@@ -272,7 +299,14 @@ class MarketEnv(gym.Env):
         self.last_trades = []
         self._steps = 0
         self._done = False
-        return self._observation(), self._info(-1, "", 0, 0.0)
+        mid0 = sim.market.mid_price(self._symbol)
+        self._capital = self._initial_cash + abs(sim.market.initial_position[self._pos_index]) * mid0
+        self._scaler.start(mid0, self._capital)
+        self._history.clear()
+        info = self._info(-1, "", 0, 0.0)
+        if self.render_mode is not None:
+            self._remember(0, 0.0)
+        return self._observation(), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one tick with the learner's action.
@@ -306,7 +340,22 @@ class MarketEnv(gym.Env):
         truncated = (not terminated) and self._steps >= self.max_episode_steps
         self._done = terminated or truncated
         info = self._info(status, outcome.reason, fill_q, float(tr.fill_notional[i]) if fill_q else 0.0)
+        if self.render_mode is not None:
+            self._remember(fill_q, info["fill_price"])
         return self._observation(), reward, terminated, truncated, info
+
+    def render(self) -> str | np.ndarray | None:
+        """The view of ``render_mode``: text (``"ansi"``), an RGB array, or ``None``.
+
+        Raises:
+            ResetNeeded: Nothing to draw before the first ``reset``.
+        """
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
+        if self.render_mode == "rgb_array":
+            return rgb_frame(self._history)
+        return ansi_view(self.simulation, self.agent_id, self.last_trades, self._capital)
 
     def close(self) -> None:
         """Drop the simulation (a new ``reset`` starts afresh)."""
@@ -316,7 +365,15 @@ class MarketEnv(gym.Env):
     # ------------------------------------------------------------ helpers
     def _observation(self) -> np.ndarray:
         assert self._sim is not None
-        return self._sim.features.obs[self.agent_id].astype(np.float32)
+        row = self._sim.features.obs[self.agent_id]
+        return self._scaler(row) if self.observation == "scaled" else row.astype(np.float32)
+
+    def _remember(self, fill_q: int, fill_price: float) -> None:
+        sim = self._sim
+        assert sim is not None
+        m = sim.market
+        s = self._symbol
+        self._history.append(m.mid_price(s), m.fair_value(s), float(sim.features.equity[self.agent_id]), fill_q, fill_price)
 
     def _info(self, status: int, reason: str, fill_q: int, fill_notional: float) -> dict[str, Any]:
         sim = self._sim
