@@ -9,9 +9,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from marketenv.actions import ACTION_SHAPE, LIMIT, MARKET, ActionOutcome
+from marketenv.action_modes import ActionCodec
+from marketenv.actions import ActionOutcome
 from marketenv.config import Config, load_config
-from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
+from marketenv.errors import ConfigError, ResetNeeded
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
 from marketenv.observation import CLIP, ObservationScaler, check_observation_mode
 from marketenv.render import RENDER_MODES, History, ansi_view, check_render_mode, rgb_frame
@@ -26,9 +27,6 @@ STATUS_NAMES: dict[int, str] = {
     int(OrderStatus.REJECTED): "rejected",
 }
 """``order_status`` in ``info`` by :class:`~marketenv.types.OrderStatus` value (-1: no order)."""
-
-_INT_TYPES = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8})
-
 
 def resolve_config(config: Config | str | Path | None) -> Config:
     """A :class:`Config` from a config object, a TOML path or ``None`` (the default)."""
@@ -48,11 +46,6 @@ def outcome_info(outcome: ActionOutcome) -> dict[str, Any]:
     """
     st = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
     return {"order_status": STATUS_NAMES[st], "reject_reason": outcome.reason}
-
-
-def _read_only(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
 
 
 class MarketEnv(gym.Env):
@@ -80,6 +73,10 @@ class MarketEnv(gym.Env):
     the mid, one tick = 0.01) that replaces the learner's resting orders on that side; a
     limit price through the opposite best quote trades at once. Hold leaves resting
     orders alone.
+
+    ``action_mode="order"``: both sides at once, ``MultiDiscrete([5, len(sizes),
+    2 * max_offset_ticks + 1] * 2)`` (type, size index, offset index for the buy side,
+    then the sell side; see :mod:`marketenv.action_modes`).
 
     Actions are integers: Python or NumPy integer scalars, integer arrays (``()`` or
     ``(1,)`` for discrete, ``(3,)`` for limit), or integer-valued floats. Anything else
@@ -160,7 +157,7 @@ class MarketEnv(gym.Env):
         config: A :class:`Config`, a TOML path, or ``None`` for the default scenario.
         agent: The slot that learns: an agent id, an agent name, or ``None`` for the
             first noise trader (else the last agent).
-        action_mode: ``"discrete"`` or ``"limit"``.
+        action_mode: ``"discrete"``, ``"limit"`` or ``"order"``.
         order_size: Shares per discrete order.
         sizes: Order sizes of the limit action.
         max_offset_ticks: Price-offset range of the limit action, ticks.
@@ -195,21 +192,17 @@ class MarketEnv(gym.Env):
         self.config = resolve_config(config)
         check_render_mode(render_mode)
         self.observation = check_observation_mode(observation)
-        if action_mode not in ("discrete", "limit"):
-            raise ValueError(f"action_mode {action_mode!r} must be 'discrete' or 'limit'")
+        self.codec = codec = ActionCodec(
+            action_mode, order_size, sizes, max_offset_ticks, self.config.market.max_order_quantity
+        )
         if warmup_ticks < 100:
             raise ValueError(f"warmup_ticks must be >= 100 so that no feature is NaN (got {warmup_ticks})")
-        if order_size < 1 or not sizes or min(sizes) < 1 or max_offset_ticks < 0:
-            raise ValueError("order_size and sizes must be >= 1 and max_offset_ticks >= 0")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1 (got {max_episode_steps})")
-        max_qty = self.config.market.max_order_quantity
-        if max(order_size, *sizes) > max_qty:
-            raise ValueError(f"order_size and sizes must be <= the config's max_order_quantity {max_qty}")
         self.action_mode = action_mode
-        self.order_size = int(order_size)
-        self.sizes = tuple(int(s) for s in sizes)
-        self.max_offset_ticks = int(max_offset_ticks)
+        self.order_size = codec.order_size
+        self.sizes = codec.sizes
+        self.max_offset_ticks = codec.max_offset_ticks
         self.normalize_reward = bool(normalize_reward)
         self.max_episode_steps = int(max_episode_steps or self.config.simulation.ticks)
         self.warmup_ticks = int(warmup_ticks)
@@ -228,19 +221,10 @@ class MarketEnv(gym.Env):
 
         bound = CLIP if observation == "scaled" else np.inf
         self.observation_space = spaces.Box(-bound, bound, (N_FEATURES,), np.float32)
-        self._scaler = ObservationScaler(self.order_size if action_mode == "discrete" else max(self.sizes))
+        self._scaler = ObservationScaler(codec.lot)
         self._capital = 0.0
         self._history = History()
-        if action_mode == "discrete":
-            self.action_space: spaces.Space = spaces.Discrete(3)
-            hold = np.zeros(ACTION_SHAPE, dtype=np.int64)
-            sell, buy = hold.copy(), hold.copy()
-            sell[1] = (MARKET, self.order_size, 0)
-            buy[0] = (MARKET, self.order_size, 0)
-            self._discrete_orders = tuple(_read_only(a) for a in (sell, hold, buy))
-        else:
-            self.action_space = spaces.MultiDiscrete([3, len(self.sizes), 2 * self.max_offset_ticks + 1])
-            self._discrete_orders = ()
+        self.action_space: spaces.Space = codec.space
         self._sim: Simulation | None = None
         self.last_transition: Transition | None = None
         """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
@@ -391,9 +375,6 @@ class MarketEnv(gym.Env):
             "position": m.position[self._pos_index],
         }
 
-    def _invalid(self, action: Any, problem: str) -> InvalidActionError:
-        return InvalidActionError(f"{self.agent_name}: action {action!r} {problem} (action space {self.action_space})")
-
     def order_action(self, action: Any) -> np.ndarray:
         """The market order action (``(2, 3)`` int64, see :mod:`marketenv.actions`) of an action.
 
@@ -404,34 +385,4 @@ class MarketEnv(gym.Env):
         Raises:
             InvalidActionError: The action is not in the action space, naming the agent.
         """
-        if self.action_mode == "discrete" and type(action) in _INT_TYPES and 0 <= action <= 2:
-            return self._discrete_orders[action]  # the fast path (SB3 passes numpy ints)
-        a = np.asarray(action)
-        kind = a.dtype.kind
-        if kind == "f":
-            if not np.isfinite(a).all():
-                raise self._invalid(action, "contains NaN or inf")
-            if not (a == np.round(a)).all():
-                raise self._invalid(action, "must be integer-valued")
-        elif kind not in "iu":
-            raise self._invalid(action, f"has dtype {a.dtype}; use integers")
-        if self.action_mode == "discrete":
-            if a.shape not in ((), (1,)):
-                raise self._invalid(action, f"has shape {a.shape}; a discrete action is one integer")
-            k = int(a.reshape(-1)[0])
-            if not 0 <= k <= 2:
-                raise self._invalid(action, "must be 0 (sell), 1 (hold) or 2 (buy)")
-            return self._discrete_orders[k]
-        if a.shape != (3,):
-            raise self._invalid(action, f"has shape {a.shape}; a limit action is (side, size index, offset index)")
-        side, size_i, off_i = (int(x) for x in a)
-        if not 0 <= side <= 2:
-            raise self._invalid(action, f"side {side} must be 0 (sell), 1 (hold) or 2 (buy)")
-        if not 0 <= size_i < len(self.sizes):
-            raise self._invalid(action, f"size index {size_i} must be in 0..{len(self.sizes) - 1}")
-        if not 0 <= off_i <= 2 * self.max_offset_ticks:
-            raise self._invalid(action, f"offset index {off_i} must be in 0..{2 * self.max_offset_ticks}")
-        order = np.zeros(ACTION_SHAPE, dtype=np.int64)
-        if side != 1:
-            order[0 if side == 2 else 1] = (LIMIT, self.sizes[size_i], off_i - self.max_offset_ticks)
-        return order
+        return self.codec.order(action, self.agent_name)

@@ -128,7 +128,7 @@ def _record(
     stop: _StopFlag,
 ) -> int:
     ticks = cfg.simulation.ticks
-    env = MarketParallelEnv(cfg, max_cycles=ticks)
+    env = MarketParallelEnv(cfg, learners="all", observation="raw", warmup_ticks=0, max_cycles=ticks)
     rec = ParallelRecordingWrapper(
         env,
         output,

@@ -29,8 +29,8 @@ def test_consumption_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_parallel_env_example_runs() -> None:
-    block = next(b for b in readme_python_blocks() if "parallel_env()" in b)
-    block = block.replace("parallel_env()", "parallel_env(max_cycles=50)")
+    block = next(b for b in readme_python_blocks() if "parallel_env(learners=4)" in b)
+    block = block.replace("parallel_env(learners=4)", "parallel_env(learners=4, max_cycles=50)")
     ns: dict = {}
     exec(compile(block, "README.md", "exec"), ns)
     assert ns["env"].agents == []
