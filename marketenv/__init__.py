@@ -49,6 +49,10 @@ if ENV_ID not in _gym.registry:
         entry_point="marketenv.env:MarketEnv",
         max_episode_steps=_default_config().simulation.ticks,
     )
+EXECUTION_ENV_ID = "marketenv/Execution-v0"
+if EXECUTION_ENV_ID not in _gym.registry:
+    # No TimeLimit: the horizon ends an execution episode by termination (see ExecutionEnv).
+    _gym.register(id=EXECUTION_ENV_ID, entry_point="marketenv.execution:ExecutionEnv")
 
 
 # Imported eagerly: the submodule has the same name as the function, and binding the
@@ -76,6 +80,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ENV_ID",
+    "EXECUTION_ENV_ID",
     "FEATURE_NAMES",
     "Config",
     "ConfigError",

@@ -212,6 +212,8 @@ class MarketEnv(gym.Env):
         probe = Simulation(self.config)
         self.agent_id = self._resolve_agent(agent, probe)
         self.agent_name = probe.specs[self.agent_id].agent_name
+        self.position_limit = int(probe.specs[self.agent_id].position_limit)
+        """The learner slot's position limit, shares."""
         self._symbol = int(probe.agent_symbols[self.agent_id])
         self._pos_index = self.agent_id * probe.market.n_symbols + self._symbol
         self._initial_cash = probe.market.initial_cash[self.agent_id] / TICKS_PER_UNIT
