@@ -1,11 +1,13 @@
 """marketenv: a simulated multi-agent stock market.
 
-Importing the package registers the Gymnasium environment ``marketenv/Market-v0``.
+Importing the package registers the Gymnasium environments ``marketenv/Market-v0`` and
+``marketenv/Execution-v0``.
 
 Public API:
 
-* :class:`MarketEnv` (Gymnasium, one learner vs the crowd) and :func:`parallel_env`
-  (PettingZoo ``ParallelEnv``, every participant an agent);
+* :class:`MarketEnv` (Gymnasium, one learner vs the crowd), :func:`parallel_env`
+  (PettingZoo ``ParallelEnv``, K learners among the crowd; AEC versions in
+  :mod:`marketenv.multiagent`) and :class:`marketenv.execution.ExecutionEnv`;
 * :class:`Simulation` (the tick loop), :class:`Market` (the pure core),
   :func:`load_config` / :class:`Config`;
 * :data:`FEATURE_NAMES` (the ComprehensiveFeatures, see :mod:`marketenv.feature_spec`).

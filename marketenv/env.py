@@ -380,9 +380,9 @@ class MarketEnv(gym.Env):
     def order_action(self, action: Any) -> np.ndarray:
         """The market order action (``(2, 3)`` int64, see :mod:`marketenv.actions`) of an action.
 
-        This is what a step sends to the market; it also lets a policy trained on this env
-        drive an agent of :class:`~marketenv.parallel_env.MarketParallelEnv`. The returned
-        array may be shared (read-only).
+        This is what a step sends to the market (a policy trained on this env drives a
+        learner of :class:`~marketenv.parallel_env.MarketParallelEnv` with the same
+        actions). The returned array may be shared (read-only).
 
         Raises:
             InvalidActionError: The action is not in the action space, naming the agent.
