@@ -74,7 +74,7 @@ class MarketEnv(gym.Env):
     limit price through the opposite best quote trades at once. Hold leaves resting
     orders alone.
 
-    ``action_mode="order"``: both sides at once, ``MultiDiscrete([5, len(sizes),
+    ``action_mode="order"``: both sides at once, ``MultiDiscrete([N_TYPES, len(sizes),
     2 * max_offset_ticks + 1] * 2)`` (type, size index, offset index for the buy side,
     then the sell side; see :mod:`marketenv.action_modes`).
 
