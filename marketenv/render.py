@@ -10,6 +10,7 @@ range.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -90,10 +91,12 @@ def _line(canvas: np.ndarray, top: int, bottom: int, ys: np.ndarray, lo: float, 
     else:
         lo_r = hi_r = np.full(width, rows[0])
         first = width - 1
-    grid = np.arange(top, bottom + 1)[:, None]
-    mask = (grid >= lo_r[None, :]) & (grid <= hi_r[None, :])
-    mask[:, :first] = False
-    canvas[top : bottom + 1][mask] = color
+    lo_i = np.clip(lo_r[first:], top, bottom).astype(np.int64)
+    hi_i = np.clip(hi_r[first:], top, bottom).astype(np.int64)
+    lengths = hi_i - lo_i + 1
+    starts = np.cumsum(lengths) - lengths
+    rows = np.repeat(lo_i, lengths) + (np.arange(int(lengths.sum())) - np.repeat(starts, lengths))
+    canvas[rows, np.repeat(cols[first:], lengths)] = color
 
 
 def _to_rows(v: np.ndarray, top: int, bottom: int, lo: float, hi: float) -> np.ndarray:
@@ -108,15 +111,24 @@ def _markers(canvas: np.ndarray, top: int, bottom: int, idx: np.ndarray, n: int,
     width = canvas.shape[1]
     x = np.rint(idx / max(n - 1, 1) * (width - 1)).astype(int) if n > 1 else np.full(idx.size, width - 1)
     y = np.rint(_to_rows(ys, top, bottom, lo, hi)).astype(int)
-    for dx in range(-2, 3):
-        for dy in range(-2, 3):
-            canvas[np.clip(y + dy, top, bottom), np.clip(x + dx, 0, width - 1)] = color
+    d = np.arange(-2, 3)
+    ys_ = np.clip(y[:, None, None] + d[None, :, None], top, bottom)
+    xs_ = np.clip(x[:, None, None] + d[None, None, :], 0, width - 1)
+    ys_, xs_ = np.broadcast_arrays(ys_, xs_)
+    canvas[ys_.ravel(), xs_.ravel()] = color
+
+
+@functools.cache
+def _background(height: int, width: int) -> np.ndarray:
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    frame[:] = BACKGROUND
+    frame.setflags(write=False)
+    return frame
 
 
 def rgb_frame(history: History, height: int = FRAME_HEIGHT, width: int = FRAME_WIDTH) -> np.ndarray:
     """The chart of a learner's recent steps as an ``(height, width, 3)`` uint8 image."""
-    canvas = np.empty((height, width, 3), dtype=np.uint8)
-    canvas[:] = BACKGROUND
+    canvas = _background(height, width).copy()
     split = (height * 2) // 3
     panels = ((4, split - 4), (split + 4, height - 5))
     canvas[split, :] = GRID
