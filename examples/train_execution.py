@@ -20,14 +20,22 @@ import gymnasium as gym
 import numpy as np
 
 import marketenv
-from marketenv.execution import TWAP, Immediate, VWAPStyle
+from marketenv.execution import ACTION_MEANINGS, TWAP, Immediate, VWAPStyle
 
+_SHORT = ("wait", "passive", "half", "child", "2 children", "remainder")
 EVAL_SEED_BASE = 1_000_000
 """Evaluation episodes use env seeds EVAL_SEED_BASE + k; training draws its own from seed 0."""
 
 
-def evaluate(env: gym.Env, policy: Any, seeds: Sequence[int]) -> np.ndarray:
-    """Implementation shortfall (bps) of ``policy`` on one order per seed."""
+def evaluate(env: gym.Env, policy: Any, seeds: Sequence[int], actions: np.ndarray | None = None) -> np.ndarray:
+    """Implementation shortfall (bps) of ``policy`` on one order per seed.
+
+    Args:
+        env: The execution env.
+        policy: Anything with SB3's ``predict``.
+        seeds: One order per seed.
+        actions: If given, ``(6,)`` counts of the actions taken, updated in place.
+    """
     out = []
     for s in seeds:
         obs, _ = env.reset(seed=int(s))
@@ -35,6 +43,8 @@ def evaluate(env: gym.Env, policy: Any, seeds: Sequence[int]) -> np.ndarray:
         info: dict[str, Any] = {}
         while not done:
             action, _ = policy.predict(obs, deterministic=True)
+            if actions is not None:
+                actions[int(action)] += 1
             obs, _r, term, trunc, info = env.step(action)
             done = term or trunc
         out.append(info["shortfall_bps"])
@@ -70,9 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--horizon", type=int, default=100, help="ticks per order (default 100)")
     p.add_argument("--envs", type=int, default=4, help="parallel training envs (default 4)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument(
+        "--gae-lambda",
+        type=float,
+        default=1.0,
+        help="PPO's GAE lambda (default 1.0: Monte Carlo returns, so the deadline's cost reaches the early waits)",
+    )
     args = p.parse_args(argv)
-    if args.timesteps < 1 or args.eval_seeds < 2 or args.envs < 1:
-        print("error: --timesteps and --envs must be >= 1 and --eval-seeds >= 2", file=sys.stderr)
+    if args.timesteps < 1 or args.eval_seeds < 2 or args.envs < 1 or not 0 <= args.gae_lambda <= 1:
+        print("error: --timesteps and --envs must be >= 1, --eval-seeds >= 2, --gae-lambda in [0, 1]", file=sys.stderr)
         return 2
     try:
         import torch
@@ -85,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     kw = {"side": args.side, "quantity": args.quantity, "horizon": args.horizon}
     t0 = time.perf_counter()
     vec = make_vec_env(marketenv.EXECUTION_ENV_ID, n_envs=args.envs, seed=args.seed, env_kwargs=kw)
-    model = PPO("MlpPolicy", vec, n_steps=256, batch_size=256, gamma=1.0, seed=args.seed, device="cpu", verbose=0)
+    model = PPO(
+        "MlpPolicy", vec, n_steps=256, batch_size=256, gamma=1.0, gae_lambda=args.gae_lambda, seed=args.seed, device="cpu"
+    )
     model.learn(total_timesteps=args.timesteps)
     train_s = time.perf_counter() - t0
     env = gym.make(marketenv.EXECUTION_ENV_ID, **kw)
@@ -97,12 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "PPO": lambda: model,
     }
     t1 = time.perf_counter()
-    results = {name: evaluate(env, make(), seeds) for name, make in policies.items()}
+    counts = {name: np.zeros(len(ACTION_MEANINGS), dtype=np.int64) for name in policies}
+    results = {name: evaluate(env, make(), seeds, counts[name]) for name, make in policies.items()}
     print(
         f"{args.side} {args.quantity} shares in {args.horizon} ticks; PPO {args.timesteps:,} steps "
         f"({train_s:.0f} s); {args.eval_seeds} unseen orders ({time.perf_counter() - t1:.0f} s)"
     )
     print(table(results))
+    share = counts["PPO"] / max(counts["PPO"].sum(), 1)
+    print("PPO's actions: " + ", ".join(f"{w} {f:.0%}" for w, f in zip(_SHORT, share, strict=True)))
     return 0
 
 
