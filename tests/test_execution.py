@@ -150,3 +150,4 @@ def test_train_execution_example_prints_the_table(capsys: pytest.CaptureFixture[
     for name in ("TWAP", "VWAP-style", "immediate", "PPO"):
         assert name in out
     assert train_execution.main(["--eval-seeds", "1"]) == 2
+    assert train_execution.main(["--gae-lambda", "2"]) == 2
