@@ -4,8 +4,11 @@
 
     marketenv --headless [--ticks N] [--seed N] [--config FILE]
     marketenv --headless-record [--record-output PATH] [--record-warmup N]
-              [--record-interval N] [--ticks N] [--seed N] [--config FILE]
-    marketenv check FILE          verify a recording (recorders.check)
+              [--record-interval N] [--record-market PATH] [--ticks N] [--seed N] [--config FILE]
+    marketenv --headless-record --seeds 1-16 [--config A --config B] [--record-output DIR]
+              [--record-market] [--workers N | --ray [ADDRESS]]   a sweep (recorders.sweep)
+    marketenv check FILE|DIR      verify a recording or a dataset (recorders.check)
+    marketenv configs             list the shipped scenarios (``--config NAME``)
     marketenv train ...           train a tree model on recordings (scripts/export_rf.py)
     marketenv report [FILE]       the realism report of a recording or a fresh run
 
@@ -22,8 +25,9 @@ from typing import NoReturn
 
 from marketenv import __version__
 from marketenv.config import MAX_SEED, MAX_TICKS, Config, load_config
-from marketenv.errors import MarketEnvError
+from marketenv.errors import ConfigError, MarketEnvError
 from marketenv.outputs import brief
+from marketenv.scenarios import resolve_config
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,20 +88,104 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record ML training data to Parquet (implies --headless)",
     )
-    p.add_argument("--config", default=None, help="scenario TOML (default: the built-in default config)")
+    p.add_argument(
+        "--config",
+        default=None,
+        action="append",
+        help="scenario: a shipped name (see 'marketenv configs') or a TOML file"
+        " (default: the built-in default config); repeat it in a sweep",
+    )
     p.add_argument("--ticks", type=_positive_int, default=None, help="ticks to run (default: the config's)")
     p.add_argument("--seed", type=_nonneg_int, default=None, help="root seed (default: the config's)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     r = p.add_argument_group("recording")
-    r.add_argument("--record-output", default="data/training.parquet", help="output Parquet file")
+    r.add_argument(
+        "--record-output",
+        default=None,
+        help="output Parquet file (default data/training.parquet); with --seeds, the dataset"
+        " folder (default data/dataset)",
+    )
     r.add_argument("--record-warmup", type=_record_int, default=100, help="first tick recorded (>= 0)")
     r.add_argument("--record-interval", type=_record_int, default=1, help="record every N ticks (>= 1)")
+    r.add_argument(
+        "--record-market",
+        default=None,
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also write the market table (one row per tick and symbol) to this Parquet file;"
+        " in a sweep, without PATH, into the dataset's market/ folder",
+    )
+    s = p.add_argument_group("sweeps")
+    s.add_argument(
+        "--seeds",
+        default=None,
+        metavar="LIST",
+        help="record one run per seed into a hive-partitioned dataset, e.g. 1-16 or 1,5,9-12",
+    )
+    s.add_argument(
+        "--workers", type=_positive_int, default=None, help="local worker processes (default: the cores)"
+    )
+    s.add_argument(
+        "--ray",
+        default=None,
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the sweep's runs as Ray tasks (a local Ray, or the cluster at ADDRESS);"
+        " needs pip install 'marketenv[ray]'",
+    )
     return p
 
 
 def _load(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config)
+    if args.config and len(args.config) > 1:
+        raise ConfigError("--config is given several times; that needs a sweep (--seeds)")
+    cfg = load_config(args.config[0] if args.config else None)
     return cfg.with_overrides(ticks=args.ticks, seed=args.seed)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """``--headless-record --seeds``: record a sweep and its dataset card; print a summary."""
+    from recorders.card import write_card
+    from recorders.sweep import config_label, parse_seeds, plan, print_summary, run_sweep
+
+    if args.seed is not None:
+        raise ConfigError("--seed and --seeds exclude each other; give the seeds with --seeds")
+    if args.record_market:
+        raise ConfigError(
+            f"--record-market {args.record_market}: a sweep writes its market table into the"
+            " dataset's market/ folder; give --record-market without a path"
+        )
+    if args.ray is not None and args.workers is not None:
+        raise ConfigError("--workers and --ray exclude each other; Ray places the runs itself")
+    seeds = parse_seeds(args.seeds)
+    sources = args.config or [None]
+    configs = [
+        (config_label(src) if src is not None else "default", load_config(src).with_overrides(ticks=args.ticks))
+        for src in sources
+    ]
+    root = args.record_output or "data/dataset"
+    specs = plan(
+        configs,
+        seeds,
+        root,
+        warmup=args.record_warmup,
+        interval=args.record_interval,
+        market=args.record_market is not None,
+    )
+    result = run_sweep(
+        specs,
+        root,
+        workers=args.workers,
+        ray_address=args.ray,
+        quiet=args.quiet,
+        card=lambda _res: write_card(root, specs),
+    )
+    print_summary(result)
+    if result.interrupted:
+        return 130
+    return 0 if result.ok else 1
 
 
 def run_headless(cfg: Config, quiet: bool = False) -> int:
@@ -136,6 +224,26 @@ def run_headless(cfg: Config, quiet: bool = False) -> int:
     return 130 if interrupted else 0
 
 
+def list_configs(argv: Sequence[str] = ()) -> int:
+    """``marketenv configs``: print each shipped scenario's name, summary and file."""
+    from marketenv.scenarios import describe, shipped_configs
+
+    if argv:
+        print(f"marketenv configs: error: unexpected argument {argv[0]!r} (it takes none)", file=sys.stderr)
+        return 2
+    try:
+        shipped = shipped_configs()
+    except MarketEnvError as e:
+        print(f"marketenv: error: {e}", file=sys.stderr)
+        return 2
+    width = max(len(n) for n in shipped)
+    for name, path in shipped.items():
+        print(f"{name:<{width}}  {describe(path)}")
+        print(f"{'':<{width}}  {path}")
+    print(f"\nuse one with --config NAME (e.g. --config {next(iter(shipped))})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``marketenv`` command; returns the exit status."""
     try:
@@ -151,6 +259,8 @@ def _main(argv: Sequence[str] | None) -> int:
         from recorders.check import main as check_main
 
         return check_main(argv[1:])
+    if argv and argv[0] == "configs":
+        return list_configs(argv[1:])
     if argv and argv[0] == "train":
         from agents.training import main as train_main
 
@@ -162,17 +272,24 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.headless_record and args.seeds is not None:
+            return run_sweep_command(args)
+        if args.seeds is not None or args.workers is not None or args.ray is not None:
+            raise ConfigError("--seeds, --workers and --ray need --headless-record")
         if args.headless_record:
             from recorders.run import run_recording
 
+            if args.record_market == "":
+                raise ConfigError("--record-market needs a PATH outside a sweep, e.g. data/market.parquet")
             cfg = _load(args)
             return run_recording(
                 cfg,
-                output=args.record_output,
+                output=args.record_output or "data/training.parquet",
                 warmup=args.record_warmup,
                 interval=args.record_interval,
                 quiet=args.quiet,
-                inputs=[args.config] if args.config else [],
+                inputs=[resolve_config(c) for c in args.config or []],
+                market_output=args.record_market,
             )
         if args.headless:
             return run_headless(_load(args), quiet=args.quiet)

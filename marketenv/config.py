@@ -121,7 +121,7 @@ class FundamentalsConfig:
         factor_share: Share of each symbol's diffusion variance common to all symbols, in [0, 1].
     """
 
-    vol_of_vol: float = 0.5
+    vol_of_vol: float = 0.35
     vol_half_life: int = 7200
     factor_share: float = 0.4
 
@@ -162,8 +162,8 @@ class NewsConfig:
     rate: float = 0.001
     min_duration: int = 60
     max_duration: int = 3600
-    impact: float = 0.003
-    jump_tail: float = 4.0
+    impact: float = 0.001
+    jump_tail: float = 5.0
     duration_tail: float = 1.0
     attention: float = 1.5
 
@@ -507,7 +507,8 @@ def load_config(path: str | Path | None = None) -> Config:
     """Load a TOML config file, or the built-in default when ``path`` is ``None``.
 
     Args:
-        path: A ``.toml`` file.
+        path: A ``.toml`` file, or the name of a shipped scenario such as ``"quick"``
+            (:func:`marketenv.scenarios.shipped_configs`).
 
     Returns:
         The validated config.
@@ -518,7 +519,9 @@ def load_config(path: str | Path | None = None) -> Config:
     """
     if path is None:
         return default_config()
-    p = Path(path)
+    from marketenv.scenarios import resolve_config
+
+    p = resolve_config(path)
     if p.is_dir():
         raise ConfigError(f"config {str(p)!r} is a directory; pass a .toml file (see configs/ for examples)")
     if not p.is_file():

@@ -16,7 +16,7 @@ from marketenv.errors import ConfigError, ResetNeeded
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
 from marketenv.observation import CLIP, ObservationScaler, check_observation_mode
 from marketenv.render import RENDER_MODES, History, ansi_view, check_render_mode, rgb_frame
-from marketenv.simulation import Simulation, Transition
+from marketenv.simulation import NO_FILL_INFO, Simulation, Transition
 from marketenv.types import TICKS_PER_UNIT, OrderStatus, Trade
 
 STATUS_NAMES: dict[int, str] = {
@@ -139,9 +139,12 @@ class MarketEnv(gym.Env):
     ## Info
 
     * ``tick``: the market tick that starts now (the one the observation describes);
-    * ``fill_quantity``: signed shares the learner traded during the step, fills of its
-      resting orders included (+ bought, - sold); ``fill_price``: their average price
-      (0.0 if nothing filled, so that infos compare equal across identical runs);
+    * ``fill_quantity``: net signed shares the learner traded during the step, fills of
+      its resting orders included (+ bought, - sold); ``fill_price``: the VWAP of all its
+      fills (both sides); ``fill_buy_quantity`` / ``fill_buy_price`` and
+      ``fill_sell_quantity`` / ``fill_sell_price``: each side's shares and VWAP; ``fees``:
+      fees paid (currency units). Prices are 0.0 where nothing filled on that side, so
+      that infos compare equal across identical runs;
     * ``order_status``: the fate of the order placed this step on arrival: ``none`` (no
       order), ``filled``, ``resting`` (on the book, possibly partly filled),
       ``cancelled`` (a market order whose unfilled rest found no liquidity; it may
@@ -289,7 +292,7 @@ class MarketEnv(gym.Env):
         self._capital = self._initial_cash + abs(sim.market.initial_position[self._pos_index]) * mid0
         self._scaler.start(mid0, self._capital)
         self._history.clear()
-        info = self._info(-1, "", 0, 0.0)
+        info = self._info(-1, "", NO_FILL_INFO)
         if self.render_mode is not None:
             self._remember(0, 0.0)
         return self._observation(), info
@@ -318,16 +321,15 @@ class MarketEnv(gym.Env):
         reward = after - float(tr.equity_before[i])
         if self.normalize_reward:
             reward /= self._initial_cash
-        fill_q = int(tr.fill_quantity[i])
         outcome = tr.outcomes[i]
         status = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
         self._steps += 1
         terminated = after <= 0.0
         truncated = (not terminated) and self._steps >= self.max_episode_steps
         self._done = terminated or truncated
-        info = self._info(status, outcome.reason, fill_q, float(tr.fill_notional[i]) if fill_q else 0.0)
+        info = self._info(status, outcome.reason, tr.fill_info(i))
         if self.render_mode is not None:
-            self._remember(fill_q, info["fill_price"])
+            self._remember(info["fill_quantity"], info["fill_price"])
         return self._observation(), reward, terminated, truncated, info
 
     def render(self) -> str | np.ndarray | None:
@@ -361,15 +363,14 @@ class MarketEnv(gym.Env):
         s = self._symbol
         self._history.append(m.mid_price(s), m.fair_value(s), float(sim.features.equity[self.agent_id]), fill_q, fill_price)
 
-    def _info(self, status: int, reason: str, fill_q: int, fill_notional: float) -> dict[str, Any]:
+    def _info(self, status: int, reason: str, fills: dict[str, Any]) -> dict[str, Any]:
         sim = self._sim
         assert sim is not None
         m = sim.market
         i = self.agent_id
         return {
             "tick": m.tick,
-            "fill_quantity": fill_q,
-            "fill_price": abs(fill_notional / fill_q) if fill_q else 0.0,
+            **fills,
             "order_status": STATUS_NAMES[status],
             "reject_reason": reason,
             "equity": float(sim.features.equity[i]),

@@ -143,8 +143,9 @@ class ExecutionEnv(MarketEnv):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one tick with the learner's execution action."""
         obs, _pnl, bankrupt, _trunc, info = super().step(action)
-        q = int(info["fill_quantity"]) * self.sign  # shares executed towards the order this step
-        step_cost = q * (info["fill_price"] - self.arrival_mid) * self.sign if q else 0.0
+        side = "buy" if self.sign > 0 else "sell"
+        q = int(info[f"fill_{side}_quantity"])  # shares executed towards the order this step
+        step_cost = q * (info[f"fill_{side}_price"] - self.arrival_mid) * self.sign if q else 0.0
         self.executed += q
         self._cost += step_cost
         notional = self.quantity * self.arrival_mid

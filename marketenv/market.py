@@ -315,6 +315,10 @@ class Market:
     def _fee_of(self, notional: int) -> int:
         return notional * self._fee // 1_000_000
 
+    def fees_of(self, notional_cents: np.ndarray) -> np.ndarray:
+        """The fee one side of each trade pays, cents, for integer notionals in cents."""
+        return np.asarray(notional_cents, dtype=np.int64) * self._fee // 1_000_000
+
     def _reject(self, reason: str) -> OrderResult:
         return OrderResult(-1, _REJ, 0, 0, reason)
 

@@ -119,8 +119,10 @@ class MarketParallelEnv(ParallelEnv):
     ## Infos
 
     Per learner, as :class:`~marketenv.env.MarketEnv`: ``tick`` (the tick now
-    starting), ``fill_quantity`` (signed shares traded during the step, resting orders
-    included), ``fill_price`` (their average price, 0.0 if none), ``order_status`` and
+    starting), the fill fields (``fill_quantity`` net signed, ``fill_price`` the VWAP of
+    all fills, ``fill_buy_quantity``/``fill_buy_price``,
+    ``fill_sell_quantity``/``fill_sell_price``, ``fees``; prices 0.0 where nothing
+    filled), ``order_status`` and
     ``reject_reason`` (the fate of the orders placed this step), ``equity``, ``cash``
     and ``position`` after the step. ``env.last_trades`` holds every trade of the last
     step's tick and ``env.last_transition`` the whole tick.
@@ -434,16 +436,15 @@ class MarketParallelEnv(ParallelEnv):
         raw = feats.obs
         outcomes = tr.outcomes
         status = STATUS_NAMES
+        fills = tr.fill_infos
         infos = {}
         for a, j in zip(agents, live.tolist(), strict=True):
             i = self.learner_ids[j]
             o = outcomes[i]
-            q = int(tr.fill_quantity[i])
             sb = o.status_buy
             infos[a] = {
                 "tick": tick,
-                "fill_quantity": q,
-                "fill_price": abs(float(tr.fill_notional[i]) / q) if q else 0.0,
+                **fills[i],
                 "order_status": status[sb if sb != -1 else o.status_sell],
                 "reject_reason": o.reason,
                 "equity": float(tr.equity_after[i]),

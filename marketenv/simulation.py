@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,77 @@ def spawn_generators(seed: int, n_agents: int) -> Generators:
     return Generators(gens[0], gens[1], gens[2], tuple(gens[3:]))
 
 
+@dataclass(frozen=True)
+class Fills:
+    """Every agent's fills of one tick, exact integers (resting orders included).
+
+    Attributes:
+        buy_quantity: Shares bought per agent.
+        sell_quantity: Shares sold per agent.
+        buy_cents: Notional of the buys per agent, cents (sum of price * quantity).
+        sell_cents: Notional of the sells per agent, cents.
+        fee_cents: Fees paid per agent, cents (both sides of a trade pay, see
+            :meth:`marketenv.market.Market.fees_of`).
+        low_ticks: Lowest trade price per symbol, ticks (-1 where the symbol did not trade).
+        high_ticks: Highest trade price per symbol, ticks (-1 where it did not trade).
+    """
+
+    buy_quantity: np.ndarray
+    sell_quantity: np.ndarray
+    buy_cents: np.ndarray
+    sell_cents: np.ndarray
+    fee_cents: np.ndarray
+    low_ticks: np.ndarray
+    high_ticks: np.ndarray
+
+    @classmethod
+    def none(cls, n_agents: int, n_symbols: int) -> Fills:
+        """No fills for ``n_agents`` agents in ``n_symbols`` symbols."""
+        z = np.zeros(n_agents, dtype=np.int64)
+        none = np.full(n_symbols, -1, dtype=np.int64)
+        return cls(z, z, z, z, z, none, none)
+
+    @property
+    def cash_change_cents(self) -> np.ndarray:
+        """Cash change per agent, cents: sell notional - buy notional - fees."""
+        return self.sell_cents - self.buy_cents - self.fee_cents
+
+
+NO_FILL_INFO: dict[str, Any] = {
+    "fill_quantity": 0,
+    "fill_price": 0.0,
+    "fill_buy_quantity": 0,
+    "fill_buy_price": 0.0,
+    "fill_sell_quantity": 0,
+    "fill_sell_price": 0.0,
+    "fees": 0.0,
+}
+"""The fill fields of an env ``info`` when nothing traded (see :meth:`Transition.fill_info`)."""
+
+
+def _fill_info(bq: int, sq: int, bc: int, sc: int, fee: int) -> dict[str, Any]:
+    """Env-info fill fields from shares and cents bought and sold and fees (cents)."""
+    if not (bq or sq):
+        return NO_FILL_INFO
+    unit = TICKS_PER_UNIT
+    return {
+        "fill_quantity": bq - sq,
+        "fill_price": (bc + sc) / (unit * (bq + sq)),
+        "fill_buy_quantity": bq,
+        "fill_buy_price": bc / (unit * bq) if bq else 0.0,
+        "fill_sell_quantity": sq,
+        "fill_sell_price": sc / (unit * sq) if sq else 0.0,
+        "fees": fee / unit,
+    }
+
+
+def _vwap(cents: np.ndarray, qty: np.ndarray) -> np.ndarray:
+    """``cents / qty`` in currency units, NaN where ``qty`` is 0."""
+    q = qty.astype(np.float64)
+    out = np.full(q.shape[0], np.nan)
+    return np.divide(cents / TICKS_PER_UNIT, q, out=out, where=q > 0)
+
+
 @dataclass
 class Transition:
     """One tick seen as a transition (what the envs and the recorder consume).
@@ -59,9 +131,7 @@ class Transition:
         actions: ``(n_agents, 2, 3)`` actions.
         outcomes: Per agent, what its action did on arrival.
         stats: Per-symbol statistics of the tick.
-        fill_quantity: Signed shares each agent traded during the tick (resting orders
-            included; + bought, - sold).
-        fill_notional: Currency value of those fills (unsigned).
+        fills: Every agent's buys, sells and fees during the tick.
         equity_before: Equity per agent at the start of the tick.
         equity_after: Equity per agent after the tick (= at the start of the next one).
     """
@@ -70,8 +140,7 @@ class Transition:
     actions: np.ndarray
     outcomes: list[ActionOutcome]
     stats: TickStats
-    fill_quantity: np.ndarray
-    fill_notional: np.ndarray
+    fills: Fills
     equity_before: np.ndarray
     equity_after: np.ndarray
 
@@ -81,11 +150,80 @@ class Transition:
         return self.equity_after - self.equity_before
 
     @functools.cached_property
+    def fill_quantity(self) -> np.ndarray:
+        """Net signed shares per agent (+ bought, - sold), int64."""
+        return self.fills.buy_quantity - self.fills.sell_quantity
+
+    @property
+    def fill_notional(self) -> np.ndarray:
+        """Gross notional per agent (buys + sells, unsigned), currency units."""
+        return (self.fills.buy_cents + self.fills.sell_cents) / TICKS_PER_UNIT
+
+    @functools.cached_property
     def fill_price(self) -> np.ndarray:
-        """Average fill price per agent, NaN where nothing filled."""
-        q = np.abs(self.fill_quantity).astype(np.float64)
-        out = np.full(q.shape[0], np.nan)
-        return np.divide(self.fill_notional, q, out=out, where=q > 0)
+        """VWAP of all the agent's fills in the tick (both sides), NaN where nothing filled."""
+        f = self.fills
+        return _vwap(f.buy_cents + f.sell_cents, f.buy_quantity + f.sell_quantity)
+
+    @functools.cached_property
+    def fill_buy_price(self) -> np.ndarray:
+        """VWAP of the agent's buys, NaN where it bought nothing."""
+        return _vwap(self.fills.buy_cents, self.fills.buy_quantity)
+
+    @functools.cached_property
+    def fill_sell_price(self) -> np.ndarray:
+        """VWAP of the agent's sells, NaN where it sold nothing."""
+        return _vwap(self.fills.sell_cents, self.fills.sell_quantity)
+
+    @property
+    def fees(self) -> np.ndarray:
+        """Fees paid per agent during the tick, currency units."""
+        return self.fills.fee_cents / TICKS_PER_UNIT
+
+    @functools.cached_property
+    def trade_low(self) -> np.ndarray:
+        """Lowest trade price per symbol in the tick, currency units, NaN if none."""
+        lo = self.fills.low_ticks
+        return np.where(lo >= 0, lo / TICKS_PER_UNIT, np.nan)
+
+    @functools.cached_property
+    def trade_high(self) -> np.ndarray:
+        """Highest trade price per symbol in the tick, currency units, NaN if none."""
+        hi = self.fills.high_ticks
+        return np.where(hi >= 0, hi / TICKS_PER_UNIT, np.nan)
+
+    def fill_info(self, agent: int) -> dict[str, Any]:
+        """The fill fields of an env ``info`` for one agent (a fresh dict).
+
+        Same names as the recording columns; prices are 0.0 (not NaN) where the side did
+        not trade, so that infos of identical runs compare equal.
+        """
+        f = self.fills
+        return dict(
+            _fill_info(
+                int(f.buy_quantity[agent]),
+                int(f.sell_quantity[agent]),
+                int(f.buy_cents[agent]),
+                int(f.sell_cents[agent]),
+                int(f.fee_cents[agent]),
+            )
+        )
+
+    @functools.cached_property
+    def fill_infos(self) -> list[dict[str, Any]]:
+        """:meth:`fill_info` of every agent (shared dicts: spread or copy them, never modify)."""
+        f = self.fills
+        return [
+            _fill_info(*row)
+            for row in zip(
+                f.buy_quantity.tolist(),
+                f.sell_quantity.tolist(),
+                f.buy_cents.tolist(),
+                f.sell_cents.tolist(),
+                f.fee_cents.tolist(),
+                strict=True,
+            )
+        ]
 
     @functools.cached_property
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -195,9 +333,8 @@ class Simulation:
             for aid, a in external.items():
                 acts[aid] = a
         outcomes, stats = self.execute(acts)
-        fill_qty, fill_notional = self.fills()
         return TickResult(
-            self.tick, acts, outcomes, stats, fill_qty, fill_notional, before, self.equity_now(), obs=obs.copy()
+            self.tick, acts, outcomes, stats, self.fills(), before, self.equity_now(), obs=obs.copy()
         )
 
     def run(self, ticks: int) -> int:
@@ -216,21 +353,40 @@ class Simulation:
         """
         before = self.features.equity
         outcomes, stats = self.execute(actions)
-        fill_qty, fill_notional = self.fills()
+        fills = self.fills()
         tick = self.tick
         self.begin_tick()
-        return Transition(tick, actions, outcomes, stats, fill_qty, fill_notional, before, self.features.equity)
+        return Transition(tick, actions, outcomes, stats, fills, before, self.features.equity)
 
-    def fills(self) -> tuple[np.ndarray, np.ndarray]:
-        """Signed shares and notional (currency units) each agent traded in the current tick."""
+    def fills(self) -> Fills:
+        """Every agent's buys, sells and fees in the current tick (from the market's trades)."""
         n = self.n_agents
-        trades = self.market.trades
+        m = self.market
+        trades = m.trades
         if not trades:
-            return np.zeros(n, dtype=np.int64), np.zeros(n)
+            return Fills.none(n, m.n_symbols)
         t = np.array(trades, dtype=np.int64)  # Trade fields: tick, symbol, price, quantity, buyer, seller, ...
-        q = t[:, 3].astype(np.float64)  # exact: share counts and cent notionals stay far below 2**53
+        q = t[:, 3]
         cents = q * t[:, 2]
+        fee = m.fees_of(cents)
         buyer, seller = t[:, 4], t[:, 5]
-        qty = np.bincount(buyer, weights=q, minlength=n) - np.bincount(seller, weights=q, minlength=n)
-        notional = np.bincount(buyer, weights=cents, minlength=n) + np.bincount(seller, weights=cents, minlength=n)
-        return qty.astype(np.int64), notional / TICKS_PER_UNIT
+        sym, price = t[:, 1], t[:, 2]
+        low = np.full(m.n_symbols, np.iinfo(np.int64).max)
+        high = np.full(m.n_symbols, -1, dtype=np.int64)
+        np.minimum.at(low, sym, price)
+        np.maximum.at(high, sym, price)
+        low[high < 0] = -1
+
+        def per_agent(who: np.ndarray, w: np.ndarray) -> np.ndarray:
+            # float64 weights are exact: share counts and cent notionals stay far below 2**53
+            return np.bincount(who, weights=w, minlength=n).astype(np.int64)
+
+        return Fills(
+            buy_quantity=per_agent(buyer, q),
+            sell_quantity=per_agent(seller, q),
+            buy_cents=per_agent(buyer, cents),
+            sell_cents=per_agent(seller, cents),
+            fee_cents=per_agent(buyer, fee) + per_agent(seller, fee),
+            low_ticks=low,
+            high_ticks=high,
+        )

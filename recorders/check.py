@@ -1,7 +1,8 @@
 """Verify a feature recording against the design note's checklist.
 
 ``python -m recorders.check FILE`` (or ``marketenv check FILE``) prints a checklist and
-exits 0 if every check passed, 1 if one failed and 2 if the file cannot be read.
+exits 0 if every check passed, 1 if one failed and 2 if the file cannot be read. A market
+table or a sweep's dataset folder is checked by :mod:`recorders.check_dataset`.
 
 The file is streamed batch by batch (one row group at a time), so a recording of tens of
 millions of rows is checked in bounded memory; the temporal checks carry the last row of
@@ -16,7 +17,7 @@ every (agent, symbol) pair from one batch to the next. The checks:
    fields in range, normalised position in [-1, 1], no infinity anywhere.
 5. ``action_encoding``: action in {-1, 0, 1}, ``action_quantity >= 0`` (and > 0 for a buy or
    sell), a hold (net quantity 0, e.g. a two-sided quote) has no limit price, prices > 0,
-   ``fill_price`` is NaN exactly when ``fill_quantity`` is 0.
+   ``fill_price`` is NaN exactly when nothing filled (neither side).
 6. ``reward``: ``reward == next_pnl - f_total_pnl`` == the change of cash + position * mid;
    ``next_position == f_position + fill_quantity``; equity identities; ``reward_normalized``
    == ``reward / initial_cash`` (``initial_cash = f_cash / f_cash_normalized``).
@@ -24,8 +25,13 @@ every (agent, symbol) pair from one batch to the next. The checks:
    ``next_position``, ``next_pnl`` and ``next_cash`` equal the next row's ``f_mid_price``,
    ``f_position``, ``f_total_pnl`` and ``f_cash`` (not applicable when ``interval > 1``).
 8. ``nan_policy``: a feature of :data:`marketenv.feature_spec.NAN_UNTIL` is NaN only before
-   its tick; other features never; outcomes only ``action_price`` and ``fill_price``; no
+   its tick; other features never; outcomes only the prices of :data:`NAN_ALLOWED_OUTCOMES`; no
    nulls at all.
+9. ``fills``: ``fill_quantity = fill_buy_quantity - fill_sell_quantity``; each side's
+   price is NaN exactly when that side did not trade; ``fill_price`` is the VWAP of both
+   sides; ``fees >= 0``; the cash identity ``next_cash - f_cash = fill_sell_quantity *
+   fill_sell_price - fill_buy_quantity * fill_buy_price - fees``; and every fill price
+   lies inside the tick's traded range ``[tick_trade_low, tick_trade_high]``.
 
 Money comes from integer cents, so equalities hold to ``1e-6 + 1e-9 * scale`` where
 ``scale`` is the sum of the magnitudes of the terms compared.
@@ -82,6 +88,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("reward", "Reward reconciliation"),
     ("temporal", "next_* / f_* temporal consistency"),
     ("nan_policy", "NaN policy"),
+    ("fills", "Exact fills and cash identity"),
 )
 """Check name and title, in report order."""
 
@@ -600,7 +607,15 @@ class _Ranges(_Check):
 
 class _Actions(_Check):
     name = "action_encoding"
-    required = ("action", "action_quantity", "action_price", "fill_quantity", "fill_price")
+    required = (
+        "action",
+        "action_quantity",
+        "action_price",
+        "fill_quantity",
+        "fill_price",
+        "fill_buy_quantity",
+        "fill_sell_quantity",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -610,7 +625,6 @@ class _Actions(_Check):
         act = b["action"]
         qty = b["action_quantity"]
         price = b["action_price"]
-        fq = b["fill_quantity"]
         fp = b["fill_price"]
         valid = (act == -1) | (act == 0) | (act == 1)
         self.flag(b, "action not in {-1, 0, 1}", ~valid, act)
@@ -622,11 +636,15 @@ class _Actions(_Check):
         )
         self.flag(b, "hold (action 0) with an action_price", hold & ~np.isnan(price), price)
         self.flag(b, "action_price <= 0", price <= 0, price)
-        no_fill = fq == 0
+        traded = b["fill_buy_quantity"] + b["fill_sell_quantity"]
+        no_fill = traded == 0
         self.flag(
-            b, "fill_price NaN but fill_quantity != 0", np.isnan(fp) & ~no_fill & ~np.isnan(fq), fq
+            b,
+            "fill_price NaN but shares traded",
+            np.isnan(fp) & ~no_fill & ~np.isnan(traded),
+            traded,
         )
-        self.flag(b, "fill_price set but fill_quantity == 0", ~np.isnan(fp) & no_fill, fp)
+        self.flag(b, "fill_price set but nothing traded", ~np.isnan(fp) & no_fill, fp)
         self.flag(b, "fill_price <= 0", fp <= 0, fp)
 
     def passed_detail(self) -> str:
@@ -719,6 +737,84 @@ class _Reward(_Check):
         )
 
 
+class _Fills(_Check):
+    name = "fills"
+    required = (
+        "fill_quantity",
+        "fill_price",
+        "fill_buy_quantity",
+        "fill_buy_price",
+        "fill_sell_quantity",
+        "fill_sell_price",
+        "fees",
+        "tick_trade_low",
+        "tick_trade_high",
+        "f_cash",
+        "next_cash",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = 0
+        self.two_sided = 0
+        self.traded = 0
+
+    def update(self, b: _Batch, prev: dict[str, np.ndarray] | None) -> None:
+        fq, fp = b["fill_quantity"], b["fill_price"]
+        bq, bp = b["fill_buy_quantity"], b["fill_buy_price"]
+        sq, sp = b["fill_sell_quantity"], b["fill_sell_price"]
+        fees = b["fees"]
+        lo, hi = b["tick_trade_low"], b["tick_trade_high"]
+        for name, q in (("fill_buy_quantity", bq), ("fill_sell_quantity", sq)):
+            self.flag(b, f"{name} < 0 or not whole", (q < 0) | (q != np.round(q)), q)
+        self.flag(
+            b,
+            "fill_quantity != fill_buy_quantity - fill_sell_quantity",
+            fq != bq - sq,
+            (fq, bq - sq),
+        )
+        for side, q, p in (("buy", bq, bp), ("sell", sq, sp)):
+            self.flag(b, f"fill_{side}_price NaN but fill_{side}_quantity > 0", np.isnan(p) & (q > 0), q)
+            self.flag(b, f"fill_{side}_price set but fill_{side}_quantity == 0", ~np.isnan(p) & (q == 0), p)
+        buy_n = np.where(bq > 0, bq * bp, 0.0)
+        sell_n = np.where(sq > 0, sq * sp, 0.0)
+        total = bq + sq
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vwap = (buy_n + sell_n) / total
+        self.flag(
+            b,
+            "fill_price != VWAP of both sides",
+            (total > 0) & _close(fp, vwap, np.abs(fp) + np.abs(vwap)),
+            (fp, vwap),
+        )
+        self.flag(b, "fees < 0 or NaN", ~(fees >= 0), fees)
+        d_cash = b["next_cash"] - b["f_cash"]
+        want = sell_n - buy_n - fees
+        self.flag(
+            b,
+            "next_cash - f_cash != sell notional - buy notional - fees",
+            _close(d_cash, want, np.abs(b["next_cash"]) + np.abs(b["f_cash"]) + buy_n + sell_n),
+            (d_cash, want),
+        )
+        any_fill = total > 0
+        self.flag(b, "shares traded but tick_trade_low/high NaN", any_fill & (np.isnan(lo) | np.isnan(hi)), total)
+        self.flag(b, "tick_trade_low > tick_trade_high", lo > hi, (lo, hi))
+        eps = ABS_TOL + REL_TOL * np.abs(hi)
+        for name, p in (("fill_price", fp), ("fill_buy_price", bp), ("fill_sell_price", sp)):
+            outside = (p < lo - eps) | (p > hi + eps)
+            self.flag(b, f"{name} outside [tick_trade_low, tick_trade_high]", outside, p)
+        self.rows += b.n
+        self.traded += int(np.count_nonzero(any_fill))
+        self.two_sided += int(np.count_nonzero((bq > 0) & (sq > 0)))
+
+    def passed_detail(self) -> str:
+        return (
+            f"{self.rows:,} rows ({self.traded:,} with fills, {self.two_sided:,} two-sided):"
+            " net = buys - sells, fill_price = VWAP, cash identity to the cent,"
+            " fill prices inside the tick's traded range"
+        )
+
+
 _TEMPORAL_PAIRS: tuple[tuple[str, str], ...] = (
     ("next_mid_price", "f_mid_price"),
     ("next_position", "f_position"),
@@ -797,7 +893,7 @@ class _NanPolicy(_Check):
     def passed_detail(self) -> str:
         return (
             f"{self.nans_allowed:,} NaN values, all allowed (warm-up features,"
-            " action_price, fill_price); no nulls"
+            " action and fill prices, traded range); no nulls"
         )
 
 
@@ -936,6 +1032,7 @@ def check_recording(path: str | Path) -> CheckReport:
         _Reward(),
         _Temporal(interval),
         _NanPolicy(float_cols, list(types)),
+        _Fills(),
     ]
     for c in checks:
         bad = [n for n in c.required if n not in numeric]
@@ -1023,13 +1120,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Verify a feature recording (schema, warm-up, interval, ranges, actions,"
         " rewards, next_* consistency, NaN policy).",
     )
-    parser.add_argument("file", metavar="FILE", help="the .parquet recording to check")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="the .parquet recording (or market table) to check, or a sweep's dataset folder",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
-        report = check_recording(args.file)
+        if Path(args.file).is_dir():
+            from recorders.check_dataset import check_dataset
+
+            dataset = check_dataset(args.file)
+            print(dataset.format())
+            return 0 if dataset.ok else 1
+        from recorders.check_dataset import check_market_table, is_market_table
+
+        report = check_market_table(args.file) if is_market_table(args.file) else check_recording(args.file)
     except RecordingError as exc:
         print(f"marketenv check: {exc}", file=sys.stderr)
         return 2

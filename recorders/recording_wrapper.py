@@ -35,7 +35,13 @@ from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES
 from marketenv.simulation import Simulation, Transition
 from recorders.parquet_writer import ParquetRecordWriter
 from recorders.schedule import RecordSchedule
-from recorders.schema import build_schema, make_metadata, with_training_columns
+from recorders.schema import (
+    KEY_RUN_ID,
+    OUTCOME_COLUMNS,
+    build_schema,
+    make_metadata,
+    with_training_columns,
+)
 
 _MID = FEATURE_INDEX["mid_price"]
 _POS = FEATURE_INDEX["position"]
@@ -43,6 +49,8 @@ _CASH = FEATURE_INDEX["cash"]
 _PNL = FEATURE_INDEX["total_pnl"]
 _EQ = FEATURE_INDEX["equity"]
 _NEXT = np.array([_MID, _POS, _PNL, _CASH, _EQ])
+_F64_COLUMNS = OUTCOME_COLUMNS[1:]
+"""The float64 outcome columns, in the order of the staging block (all but ``action``)."""
 
 
 class TransitionRecorder:
@@ -85,12 +93,15 @@ class TransitionRecorder:
         meta = make_metadata(sim.config.to_dict(), sim.seed, flags)
         schema = build_schema(FEATURE_NAMES, meta)
         self.training = training
+        self.run_id: str = meta[KEY_RUN_ID]
+        """The run id of every row (:func:`recorders.schema.make_run_id`)."""
         self.writer = ParquetRecordWriter(
             output,
             with_training_columns(schema) if training else schema,
             string_categories={
                 "agent_name": [s.agent_name for s in sim.specs],
                 "symbol": list(sim.market.symbol_names),
+                "run_id": [self.run_id],
             },
             row_group_size=row_group_size,
             inputs=[*inputs, *model_inputs(sim.config)],
@@ -108,7 +119,8 @@ class TransitionRecorder:
         self._tick = np.empty(cap, dtype=np.uint64)
         self._agent = np.empty(cap, dtype=np.int64)
         self._action = np.empty(cap, dtype=np.int8)
-        self._f64 = np.empty((cap, 11))  # qty, price, fill q, fill p, reward, reward_norm, 5 next_
+        self._f64 = np.empty((cap, len(_F64_COLUMNS)))
+        self._run_codes = np.zeros(cap, dtype=np.int32)
         self._episode = np.zeros(cap, dtype=np.uint32)
         self._env_index = np.zeros(cap, dtype=np.uint16)
         self._n = 0
@@ -163,13 +175,22 @@ class TransitionRecorder:
         self._tick[lo:hi] = tr.tick
         self._agent[lo:hi] = self._ids[sel]
         self._action[lo:hi] = action[sel]
+        f = tr.fills
         out[:, 0] = qty[sel]
         out[:, 1] = price[sel]
         out[:, 2] = tr.fill_quantity[sel]
         out[:, 3] = tr.fill_price[sel]
-        out[:, 4] = reward
-        np.divide(reward, self._norm[sel], out=out[:, 5])
-        out[:, 6:] = obs_after[sel][:, _NEXT] if idx is not None else obs_after[:, _NEXT]
+        out[:, 4] = f.buy_quantity[sel]
+        out[:, 5] = tr.fill_buy_price[sel]
+        out[:, 6] = f.sell_quantity[sel]
+        out[:, 7] = tr.fill_sell_price[sel]
+        out[:, 8] = tr.fees[sel]
+        sym = self._sym_codes[sel]
+        out[:, 9] = tr.trade_low[sym]
+        out[:, 10] = tr.trade_high[sym]
+        out[:, 11] = reward
+        np.divide(reward, self._norm[sel], out=out[:, 12])
+        out[:, 13:] = obs_after[sel][:, _NEXT] if idx is not None else obs_after[:, _NEXT]
         self._n = hi
         self.rows += k
 
@@ -230,17 +251,8 @@ class TransitionRecorder:
                 "agent_name": self._name_codes[agent],
                 "symbol": self._sym_codes[agent],
                 "action": self._action[:n],
-                "action_quantity": f[:n, 0],
-                "action_price": f[:n, 1],
-                "fill_quantity": f[:n, 2],
-                "fill_price": f[:n, 3],
-                "reward": f[:n, 4],
-                "reward_normalized": f[:n, 5],
-                "next_mid_price": f[:n, 6],
-                "next_position": f[:n, 7],
-                "next_pnl": f[:n, 8],
-                "next_cash": f[:n, 9],
-                "next_equity": f[:n, 10],
+                **{name: f[:n, j] for j, name in enumerate(_F64_COLUMNS)},
+                "run_id": self._run_codes[:n],
                 **extra,
             },
             features=self._feats[:n],

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from marketenv.config import Config
+from marketenv.errors import RecordingError
 from marketenv.outputs import Summary
 from marketenv.parallel_env import MarketParallelEnv
 from marketenv.progress import Progress
@@ -87,6 +88,7 @@ def run_recording(
     interval: int = 1,
     quiet: bool = False,
     inputs: Sequence[str | Path] = (),
+    market_output: str | Path | None = None,
 ) -> int:
     """Record ``cfg.simulation.ticks`` ticks of the crowd to ``output``; print a summary.
 
@@ -99,6 +101,8 @@ def run_recording(
         quiet: No progress line.
         inputs: Files the run reads (its config file); ``output`` must be none of them.
             The agents' model files are always protected.
+        market_output: Also write the market table (:mod:`recorders.market_table`) of
+            the same ticks to this Parquet file.
 
     Returns:
         0 when complete; 130 when stopped early by a signal (the file is valid and in
@@ -113,7 +117,7 @@ def run_recording(
     stop = _StopFlag()
     stop.install()
     try:
-        return _record(cfg, output, warmup, interval, quiet, inputs, stop)
+        return _record(cfg, output, warmup, interval, quiet, inputs, stop, market_output)
     finally:
         stop.restore()
 
@@ -126,6 +130,7 @@ def _record(
     quiet: bool,
     inputs: Sequence[str | Path],
     stop: _StopFlag,
+    market_output: str | Path | None = None,
 ) -> int:
     ticks = cfg.simulation.ticks
     env = MarketParallelEnv(cfg, learners="all", observation="raw", warmup_ticks=0, max_cycles=ticks)
@@ -148,21 +153,40 @@ def _record(
         out.err(f"removed {tmp}, an unfinished recording left by a killed run")
     for tmp in writer.stale_temps_kept:
         out.err(f"note: {tmp} belongs to another running process; left alone")
+    step = rec.step_array
+    market = None
     t0 = time.perf_counter()
     done = 0
     try:
+        if market_output is not None:
+            from recorders.market_table import MarketRecorder
+
+            if Path(market_output).resolve() == Path(output).resolve():
+                raise RecordingError(
+                    f"the market table and the agent rows both go to {output}; give the market table its own file"
+                )
+            market = MarketRecorder(
+                market_output,
+                rec.schedule,
+                sim,
+                extra_flags={"output": str(market_output)},
+                inputs=[*inputs, output],
+            )
+            step = market.wrap(step, env)
         prog = Progress(
             ticks,
             extra=lambda: f"{writer.rows_written:,} rows  {_human(writer.bytes_written)}",
             enabled=False if quiet else None,
         )
         while done < ticks and stop.signum is None:
-            rec.step_array(sim.crowd_actions(sim.features.obs))
+            step(sim.crowd_actions(sim.features.obs))
             done += 1
             if done & 63 == 0:
                 prog.update(done)
         if recorder.rows == 0:
             recorder.abort()
+            if market is not None:
+                market.abort()
             prog.close()
             target = Path(output)
             kept = "left untouched" if target.exists() else "not created"
@@ -173,8 +197,11 @@ def _record(
             )
             return 130
         path = recorder.close()
+        market_path = market.close() if market is not None else None
     except BaseException:
         recorder.abort()
+        if market is not None:
+            market.abort()
         raise
     prog.update(done)
     prog.close()
@@ -195,6 +222,8 @@ def _record(
     out.line(f"rows         {rows:,}  ({rows / max(wall, 1e-9):,.0f} rows/s)")
     out.line(f"columns      {n_cols}")
     out.line(f"size         {_human(size)} ({size:,} bytes)")
+    if market is not None:
+        out.line(f"market table {market_path}  ({market.rows:,} rows)")
     out.line(f"ticks        {done:,} simulated, recorded from {warmup} every {interval}")
     out.line(f"trades       {sim.market.total_trades:,}")
     out.line(f"wall time    {wall:.2f} s  ({done / max(wall, 1e-9):,.0f} ticks/s)")

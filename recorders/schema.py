@@ -2,8 +2,8 @@
 
 One row per (recorded tick, agent, symbol), ordered by tick then ``agent_id``. The columns,
 in this order, are :data:`LEADING`, one ``f_<name>`` float64 column per feature (state at
-the start of the tick) and :data:`OUTCOME_COLUMNS` (the action, its fills, the reward and
-the ``next_`` state after the tick).
+the start of the tick), :data:`OUTCOME_COLUMNS` (the action, its fills, the reward and
+the ``next_`` state after the tick) and :data:`TRAILING` (the run id).
 
 The file's key-value metadata carries everything needed to interpret the rows later:
 the schema version, the marketenv version, the simulation config and seed, the feature
@@ -14,6 +14,7 @@ with :func:`make_metadata` and read it back with :func:`read_metadata`.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ import marketenv
 from marketenv.errors import RecordingError
 from marketenv.feature_spec import FEATURE_DESCRIPTIONS, FEATURE_NAMES
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 """Version of the column layout; bump it when columns are added, removed or retyped."""
 
 FEATURE_PREFIX = "f_"
@@ -49,6 +50,13 @@ OUTCOME_COLUMNS: list[str] = [
     "action_price",
     "fill_quantity",
     "fill_price",
+    "fill_buy_quantity",
+    "fill_buy_price",
+    "fill_sell_quantity",
+    "fill_sell_price",
+    "fees",
+    "tick_trade_low",
+    "tick_trade_high",
     "reward",
     "reward_normalized",
     "next_mid_price",
@@ -63,11 +71,46 @@ OUTCOME_TYPES: dict[str, pa.DataType] = {
     name: (pa.int8() if name == "action" else pa.float64()) for name in OUTCOME_COLUMNS
 }
 
-STRING_COLUMNS: tuple[str, ...] = ("agent_name", "symbol")
+TRAILING: list[str] = ["run_id"]
+"""Columns after the outcomes: ``run_id`` identifies the run (see :func:`make_run_id`)."""
+
+STRING_COLUMNS: tuple[str, ...] = ("agent_name", "symbol", "run_id")
 """Columns stored as plain strings; the writer takes them as codes into category lists."""
 
-NAN_ALLOWED_OUTCOMES: frozenset[str] = frozenset({"action_price", "fill_price"})
-"""Outcome columns that may hold NaN (no limit price; nothing filled)."""
+NAN_ALLOWED_OUTCOMES: frozenset[str] = frozenset(
+    {
+        "action_price",
+        "fill_price",
+        "fill_buy_price",
+        "fill_sell_price",
+        "tick_trade_low",
+        "tick_trade_high",
+    }
+)
+"""Outcome columns that may hold NaN (no limit price; nothing filled; the symbol did not trade)."""
+
+OUTCOME_DESCRIPTIONS: dict[str, str] = {
+    "action": "sign of the net quantity the agent placed this tick (-1 sell, 0 hold, 1 buy)",
+    "action_quantity": "all shares the agent placed this tick (both sides)",
+    "action_price": "limit price on the side of action, NaN for holds and market orders",
+    "fill_quantity": "net signed shares traded during the tick (+ bought, - sold), resting orders included",
+    "fill_price": "VWAP of all the agent's fills in the tick (both sides), NaN if none",
+    "fill_buy_quantity": "shares bought during the tick",
+    "fill_buy_price": "VWAP of the buys, NaN if none",
+    "fill_sell_quantity": "shares sold during the tick",
+    "fill_sell_price": "VWAP of the sells, NaN if none",
+    "fees": "fees paid during the tick, currency units",
+    "tick_trade_low": "lowest trade price in the symbol during the tick, NaN if it did not trade",
+    "tick_trade_high": "highest trade price in the symbol during the tick, NaN if it did not trade",
+    "reward": "P&L change over the tick marked to the mid, currency units",
+    "reward_normalized": "reward / initial_cash",
+    "next_mid_price": "mid after the tick (= next tick's f_mid_price)",
+    "next_position": "position after the tick",
+    "next_pnl": "total P&L after the tick",
+    "next_cash": "cash after the tick; next_cash - f_cash = sell notional - buy notional - fees",
+    "next_equity": "equity after the tick",
+}
+"""Outcome column -> one-line description (for dataset cards)."""
 
 KEY_SCHEMA_VERSION = "marketenv.schema_version"
 KEY_VERSION = "marketenv.version"
@@ -75,6 +118,7 @@ KEY_CONFIG = "marketenv.config"
 KEY_SEED = "marketenv.seed"
 KEY_FEATURES = "marketenv.features"
 KEY_RECORDING = "marketenv.recording"
+KEY_RUN_ID = "marketenv.run_id"
 
 METADATA_KEYS: tuple[str, ...] = (
     KEY_SCHEMA_VERSION,
@@ -83,6 +127,7 @@ METADATA_KEYS: tuple[str, ...] = (
     KEY_SEED,
     KEY_FEATURES,
     KEY_RECORDING,
+    KEY_RUN_ID,
 )
 """Key-value metadata every recording carries."""
 
@@ -109,9 +154,9 @@ def column_names(feature_names: Sequence[str] = FEATURE_NAMES) -> list[str]:
         feature_names: Feature names, by default :data:`FEATURE_NAMES`.
 
     Returns:
-        ``LEADING + feature_columns(feature_names) + OUTCOME_COLUMNS``.
+        ``LEADING + feature_columns(feature_names) + OUTCOME_COLUMNS + TRAILING``.
     """
-    return [*LEADING, *feature_columns(feature_names), *OUTCOME_COLUMNS]
+    return [*LEADING, *feature_columns(feature_names), *OUTCOME_COLUMNS, *TRAILING]
 
 
 def build_schema(
@@ -139,6 +184,7 @@ def build_schema(
         pa.field(name, pa.float64(), nullable=False) for name in feature_columns(feature_names)
     ]
     fields += [pa.field(name, OUTCOME_TYPES[name], nullable=False) for name in OUTCOME_COLUMNS]
+    fields += [pa.field(name, pa.string(), nullable=False) for name in TRAILING]
     return pa.schema(fields, metadata=dict(metadata) if metadata else None)
 
 
@@ -163,6 +209,28 @@ def _dumps(key: str, value: Any) -> str:
         raise RecordingError(
             f"metadata {key} cannot be stored as JSON ({exc}); pass plain numbers, strings, lists and dicts"
         ) from None
+
+
+def make_run_id(config: Mapping[str, Any], seed: int | None, flags: Mapping[str, Any]) -> str:
+    """A run's id: 16 hex digits of a hash of its config, seed, schedule and package version.
+
+    The same run recorded twice gets the same id (so a resumed sweep is idempotent);
+    any change to what determines the rows changes it.
+
+    Args:
+        config: The simulation config.
+        seed: The simulation seed.
+        flags: Recording flags; only ``warmup``, ``interval`` and ``ticks`` count.
+    """
+    key = {
+        "config": dict(config),
+        "seed": seed,
+        "schedule": {k: flags.get(k) for k in ("warmup", "interval", "ticks")},
+        "version": marketenv.__version__,
+        "schema": SCHEMA_VERSION,
+    }
+    text = json.dumps(key, default=_json_default, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def make_metadata(
@@ -201,6 +269,7 @@ def make_metadata(
         KEY_SEED: _dumps(KEY_SEED, seed),
         KEY_FEATURES: _dumps(KEY_FEATURES, features),
         KEY_RECORDING: _dumps(KEY_RECORDING, dict(flags)),
+        KEY_RUN_ID: make_run_id(config, seed, flags),
     }
 
 

@@ -25,7 +25,14 @@ import pyarrow.parquet as pq
 from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES, NAN_UNTIL, TICKS_PER_YEAR
 from recorders.parquet_writer import ParquetRecordWriter
 from recorders.schedule import RecordSchedule
-from recorders.schema import KEY_RECORDING, OUTCOME_COLUMNS, build_schema, make_metadata
+from recorders.schema import (
+    KEY_RECORDING,
+    KEY_RUN_ID,
+    OUTCOME_COLUMNS,
+    TRAILING,
+    build_schema,
+    make_metadata,
+)
 
 SYMBOL_NAMES = ("ACME", "BOLT", "CRUX", "DYNA", "EVOX", "FLUX", "GRID", "HALO")
 AGENT_KINDS = ("MarketMaker", "Momentum", "MeanReversion", "Noise", "Fundamental")
@@ -322,6 +329,16 @@ def simulate(
 
     act = action[tt, aa]
     fq = fill[tt, aa].astype(np.float64)
+    fpx = fill_c[tt, aa] / 100.0
+    # The tick's traded range per (tick, symbol): every synthetic fill is one trade.
+    traded = fill != 0
+    low = np.full((ticks, n_symbols), np.inf)
+    high = np.full((ticks, n_symbols), -np.inf)
+    t_idx, a_idx = np.nonzero(traded)
+    np.minimum.at(low, (t_idx, sym_of[a_idx]), fill_c[t_idx, a_idx] / 100.0)
+    np.maximum.at(high, (t_idx, sym_of[a_idx]), fill_c[t_idx, a_idx] / 100.0)
+    low[np.isinf(low)] = np.nan
+    high[np.isinf(high)] = np.nan
     next_pnl = pnl[tt + 1, aa]
     cols: dict[str, np.ndarray] = {
         "tick": tt.astype(np.uint64),
@@ -332,7 +349,14 @@ def simulate(
         "action_quantity": qty[tt, aa].astype(np.float64),
         "action_price": np.where(is_limit[tt, aa], limit_c[tt, aa] / 100.0, np.nan),
         "fill_quantity": fq,
-        "fill_price": np.where(fq != 0, fill_c[tt, aa] / 100.0, np.nan),
+        "fill_price": np.where(fq != 0, fpx, np.nan),
+        "fill_buy_quantity": np.maximum(fq, 0.0),
+        "fill_buy_price": np.where(fq > 0, fpx, np.nan),
+        "fill_sell_quantity": np.maximum(-fq, 0.0),
+        "fill_sell_price": np.where(fq < 0, fpx, np.nan),
+        "fees": np.zeros(len(tt)),
+        "tick_trade_low": low[tt, ss],
+        "tick_trade_high": high[tt, ss],
         "reward": next_pnl - pnl[tt, aa],
         "reward_normalized": (next_pnl - pnl[tt, aa]) / initial[aa],
         "next_mid_price": mid_a[tt + 1, aa],
@@ -341,14 +365,19 @@ def simulate(
         "next_cash": cash[tt + 1, aa],
         "next_equity": equity[tt + 1, aa],
     }
-    assert set(cols) == {"tick", "agent_id", "agent_name", "symbol", *OUTCOME_COLUMNS}
+    cols["run_id"] = np.zeros(len(tt), dtype=np.int32)
+    assert set(cols) == {"tick", "agent_id", "agent_name", "symbol", *OUTCOME_COLUMNS, *TRAILING}
     names = [f"{AGENT_KINDS[a % len(AGENT_KINDS)]}_{a}" for a in range(A)]
     config = {"symbols": list(SYMBOL_NAMES[:n_symbols]), "agents": names, "ticks": ticks}
     metadata = make_metadata(config, seed, schedule.as_flags())
     return SimulatedRecording(
         columns=cols,
         features=feats,
-        categories={"agent_name": names, "symbol": list(SYMBOL_NAMES[:n_symbols])},
+        categories={
+            "agent_name": names,
+            "symbol": list(SYMBOL_NAMES[:n_symbols]),
+            "run_id": [metadata[KEY_RUN_ID]],
+        },
         metadata=metadata,
         n_agents=A,
     )

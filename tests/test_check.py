@@ -78,7 +78,7 @@ def test_format_is_a_readable_checklist(base: Path) -> None:
         assert any(
             line.strip().startswith("PASS") and name in line for line in text.splitlines()
         ), name
-    assert text.rstrip().endswith("PASS: all 8 checks passed")
+    assert text.rstrip().endswith("PASS: all 9 checks passed")
     assert "1,500 rows" in text
 
 
@@ -286,13 +286,13 @@ def test_bad_action_encoding_fails(
     report = check_recording(_broken(base, tmp_path, edit))
     assert report.failed == ["action_encoding"]
     detail = report.result("action_encoding").detail
-    assert (fragment or "fill_price set but fill_quantity == 0") in detail
+    assert (fragment or "fill_price set but nothing traded") in detail
 
 
 def test_main_exit_codes(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(base)]) == 0
     out = capsys.readouterr().out
-    assert "PASS: all 8 checks passed" in out
+    assert "PASS: all 9 checks passed" in out
 
     def edit(t: pa.Table) -> pa.Table:
         v = column(t, "reward")
@@ -349,3 +349,28 @@ def test_empty_recording_fails_interval(tmp_path: Path) -> None:
     assert report.failed == ["interval"]
     assert "nothing was recorded" in report.result("interval").detail
     assert "no ticks" in report.format()
+
+
+def test_broken_cash_identity_fails_fills(base: Path, tmp_path: Path) -> None:
+    def edit(t: pa.Table) -> pa.Table:
+        fees = column(t, "fees")
+        fees[7] = 0.01  # a cent of fees that cash never paid
+        return set_column(t, "fees", fees)
+
+    report = check_recording(_broken(base, tmp_path, edit))
+    assert report.failed == ["fills"]
+    assert "next_cash - f_cash != sell notional - buy notional - fees: 1 row" in report.result("fills").detail
+
+
+def test_fill_price_outside_traded_range_fails_fills(base: Path, tmp_path: Path) -> None:
+    def edit(t: pa.Table) -> pa.Table:
+        hi = column(t, "tick_trade_high")
+        lo = column(t, "tick_trade_low")
+        bq = column(t, "fill_buy_quantity")
+        r = int(np.flatnonzero(bq > 0)[0])
+        lo[r] = hi[r] = column(t, "fill_buy_price")[r] - 0.05  # range moved below the fill
+        return set_column(set_column(t, "tick_trade_high", hi), "tick_trade_low", lo)
+
+    report = check_recording(_broken(base, tmp_path, edit))
+    assert report.failed == ["fills"]
+    assert "fill_buy_price outside [tick_trade_low, tick_trade_high]: 1 row" in report.result("fills").detail

@@ -21,7 +21,7 @@ from marketenv.simulation import Simulation
 from marketenv.types import Trade
 from tests.conftest import CONFIGS, without_price_impact
 
-INFO_KEYS = {"tick", "fill_quantity", "fill_price", "order_status", "reject_reason", "equity", "cash", "position"}
+INFO_KEYS = {"tick", "fill_quantity", "fill_price", "fill_buy_quantity", "fill_buy_price", "fill_sell_quantity", "fill_sell_price", "fees", "order_status", "reject_reason", "equity", "cash", "position"}
 
 
 def headless_trades(cfg: Config, ticks: int) -> tuple[list[list[Trade]], Simulation]:

@@ -31,7 +31,8 @@ from recorders.schema import (
 
 AGENTS = ["MarketMaker_0", "Noise_1", "Momentum_2", "Fundamental_3"]
 SYMBOLS = ["ACME", "BOLT"]
-CATS = {"agent_name": AGENTS, "symbol": SYMBOLS}
+RUNS = ["run-a", "run-b"]
+CATS = {"agent_name": AGENTS, "symbol": SYMBOLS, "run_id": RUNS}
 
 
 def _metadata(**flags: object) -> dict[str, str]:
@@ -61,6 +62,7 @@ def _blocks(
         for name in OUTCOME_COLUMNS[1:]:
             cols[name] = rng.normal(size=n)
         cols["fill_price"][rng.random(n) < 0.5] = np.nan
+        cols["run_id"] = rng.integers(0, len(RUNS), size=n).astype(np.int32)
         out.append((cols, rng.normal(size=(n, len(FEATURE_NAMES)))))
         tick += 1
     return out
@@ -73,6 +75,7 @@ def _expected(blocks: list[tuple[dict[str, np.ndarray], np.ndarray]]) -> dict[st
         exp[name] = feats[:, j]
     exp["agent_name"] = np.array(AGENTS, dtype=object)[exp["agent_name"]]
     exp["symbol"] = np.array(SYMBOLS, dtype=object)[exp["symbol"]]
+    exp["run_id"] = np.array(RUNS, dtype=object)[exp["run_id"]]
     return exp
 
 
@@ -266,7 +269,7 @@ def test_metadata_round_trip(tmp_path: Path) -> None:
     )
     got = read_metadata(w.close())
     assert set(METADATA_KEYS) <= set(got)
-    assert got["marketenv.schema_version"] == "1"
+    assert got["marketenv.schema_version"] == "2"
     assert got["marketenv.config"] == {"seed": 42, "symbols": SYMBOLS, "nested": {"a": [1, 2]}}
     assert got["marketenv.seed"] == 42
     assert got["marketenv.recording"]["warmup"] == 100
@@ -410,18 +413,18 @@ def test_schema_and_categories_are_validated_before_touching_disk(tmp_path: Path
 
 def test_leading_columns_come_first() -> None:
     assert _schema().names[:4] == LEADING
-    assert _schema().names[-len(OUTCOME_COLUMNS) :] == OUTCOME_COLUMNS
+    assert _schema().names[-len(OUTCOME_COLUMNS) - 1 :] == [*OUTCOME_COLUMNS, "run_id"]
 
 
 def test_schema_layout_and_types() -> None:
     schema = build_schema()
     assert feature_columns(["a", "b"]) == ["f_a", "f_b"]
-    assert len(schema) == 4 + len(FEATURE_NAMES) + len(OUTCOME_COLUMNS) == 61
+    assert len(schema) == 4 + len(FEATURE_NAMES) + len(OUTCOME_COLUMNS) + 1 == 69
     assert schema.names[4:49] == [f"f_{n}" for n in FEATURE_NAMES]
     assert [str(schema.field(n).type) for n in LEADING] == ["uint64", "uint64", "string", "string"]
     assert schema.field("action").type == pa.int8()
     assert all(schema.field(n).type == pa.float64() for n in OUTCOME_COLUMNS[1:])
     assert schema.metadata is None
-    assert build_schema(metadata=_metadata()).metadata[b"marketenv.schema_version"] == b"1"
+    assert build_schema(metadata=_metadata()).metadata[b"marketenv.schema_version"] == b"2"
     with pytest.raises(RecordingError, match="duplicate"):
         build_schema(["mid_price", "mid_price"])

@@ -42,8 +42,9 @@ def test_file_reads_back_with_pyarrow_and_polars(default_rec: Path) -> None:
     assert names[:4] == ["tick", "agent_id", "agent_name", "symbol"]
     assert names[4 : 4 + len(FEATURE_NAMES)] == [f"f_{n}" for n in FEATURE_NAMES]
     assert names[4 + len(FEATURE_NAMES) :] == [
-        "action", "action_quantity", "action_price", "fill_quantity", "fill_price", "reward",
-        "reward_normalized", "next_mid_price", "next_position", "next_pnl", "next_cash", "next_equity",
+        "action", "action_quantity", "action_price", "fill_quantity", "fill_price",
+        "fill_buy_quantity", "fill_buy_price", "fill_sell_quantity", "fill_sell_price", "fees",
+        "tick_trade_low", "tick_trade_high", "reward", "reward_normalized", "next_mid_price", "next_position", "next_pnl", "next_cash", "next_equity", "run_id",
     ]
     s = table.schema
     assert s.field("tick").type == pa.uint64() and s.field("agent_id").type == pa.uint64()

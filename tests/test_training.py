@@ -105,6 +105,7 @@ def write_recording(
             columns[name] = pa.array(np.append(mid[1:], mid[-1])[t], pa.float64())
         else:
             columns[name] = pa.array(rng.normal(size=rows), pa.float64())
+    columns["run_id"] = pa.array([f"synthetic-{seed}"] * rows, pa.string())
     table = pa.table([columns[f.name] for f in schema], schema=schema)
     pq.write_table(table, path)
     return path
