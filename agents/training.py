@@ -60,23 +60,11 @@ from agents.models import CLASSES, DecisionTree, RandomForest, export_sklearn
 from marketenv.cli import int_in_range
 from marketenv.config import MAX_TICKS
 from marketenv.errors import MarketEnvError
-from marketenv.feature_spec import FEATURE_NAMES
+from marketenv.feature_spec import AGENT_STATE_FEATURES, FEATURE_NAMES
 from marketenv.outputs import brief, check_output, stale_temps
 
 __all__ = ["AGENT_STATE_FEATURES", "TrainingError", "build_parser", "main", "train"]
 
-AGENT_STATE_FEATURES: tuple[str, ...] = (
-    "position",
-    "position_normalized",
-    "cash",
-    "cash_normalized",
-    "total_pnl",
-    "pnl_normalized",
-    "equity",
-    "max_drawdown",
-    "sharpe",
-    "volatility",
-)
 """Features describing the agent rather than the market (dropped by --exclude-agent-state)."""
 
 FEATURE_PREFIX = "f_"

@@ -78,6 +78,23 @@ N_CORE_FEATURES = 41
 N_FEATURES = len(FEATURE_NAMES)
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
+AGENT_STATE_FEATURES: tuple[str, ...] = (
+    "position",
+    "position_normalized",
+    "cash",
+    "cash_normalized",
+    "total_pnl",
+    "pnl_normalized",
+    "equity",
+    "max_drawdown",
+    "sharpe",
+    "volatility",
+)
+"""Features that describe the agent itself rather than the market."""
+
+MARKET_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in AGENT_STATE_FEATURES)
+"""The public market features: the same for every agent trading a symbol (35)."""
+
 TICKS_PER_YEAR = 252 * 390 * 60
 """Ticks per year used to annualise sharpe and volatility: one tick = one second of a
 252-day, 6.5-hour trading year (5,896,800)."""

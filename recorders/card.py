@@ -3,7 +3,8 @@
 The card describes what is on disk: every partition with its config, seed, run id, row
 count and whether it is complete; the configs in full; the seeds; the recording schedule;
 every column with its type and description; the package and schema versions. A
-``realism`` entry is reserved for ``marketenv report`` (``null`` until it fills it).
+``realism`` entry holds, per config, the stylized facts of ``marketenv report`` measured on
+its partitions (median over seeds and passes; ``null`` when no partition has interval 1).
 Writing the card again (a resumed or extended sweep) merges the partitions the previous
 card listed and that are still on disk.
 """
@@ -122,8 +123,48 @@ def build_card(root: str | Path, specs: Sequence[RunSpec]) -> dict[str, Any]:
             if has_market
             else None
         ),
-        "realism": old.get("realism"),
+        "realism": realism_summary(root, done) or old.get("realism"),
     }
+
+
+REALISM_MAX_ROWS = 20_000_000
+"""Partitions larger than this are not measured for the card (run ``marketenv report``)."""
+
+
+def realism_summary(root: Path, partitions: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Per config, the stylized facts of its complete partitions (interval 1 only).
+
+    Each fact of :mod:`marketenv.report` (without the gradient-boosted one) is measured on
+    every partition of the config; the card keeps its median over seeds and how many seeds
+    pass its target. ``None`` when no partition can be measured.
+    """
+    from marketenv.report import ReportInputError, from_recording, measure
+
+    by_config: dict[str, list[Any]] = {}
+    for p in partitions:
+        if p.get("rows") is None or p["rows"] > REALISM_MAX_ROWS:
+            continue
+        try:
+            summary = measure(from_recording(root / p["path"]), boosted=False)
+        except ReportInputError:
+            continue
+        by_config.setdefault(p["config"], []).append(summary)
+    if not by_config:
+        return None
+    out: dict[str, Any] = {}
+    for name, runs in by_config.items():
+        facts: dict[str, dict[str, Any]] = {}
+        for run in runs:
+            for scope, f in run.all_facts():
+                d = facts.setdefault(f"{scope}.{f.key}", {"name": f.name, "target": f.target(), "values": [], "passed": 0})
+                d["values"].append(f.value)
+                d["passed"] += int(f.passed)
+        for d in facts.values():
+            vals = [v for v in d.pop("values") if v == v]
+            d["median"] = float(sorted(vals)[len(vals) // 2]) if vals else None
+            d["runs"] = len(runs)
+        out[name] = {"runs": len(runs), "ticks": runs[0].ticks, "facts": facts}
+    return out
 
 
 def read_card(root: str | Path) -> dict[str, Any]:
@@ -207,8 +248,20 @@ def _readme(card: dict[str, Any]) -> str:
         ),
         "",
     ]
-    if card.get("realism") is None:
-        lines += ["Realism summary: not computed yet (`marketenv report`).", ""]
+    realism = card.get("realism")
+    if realism is None:
+        lines += ["Realism summary: not computed (no partition with interval 1; run `marketenv report`).", ""]
+    else:
+        lines += ["## Realism summary", "", "Stylized facts per config, median over its seeds "
+                  "(`marketenv report` on one partition gives the plots; short runs are noisy).", ""]
+        for name, r in realism.items():
+            lines += [f"### {name} ({r['runs']} run(s) of {r['ticks']:,} ticks)", "",
+                      "| fact | median | target | runs passing |", "|---|---|---|---|"]
+            for key, d in r["facts"].items():
+                med = "n/a" if d["median"] is None else f"{d['median']:.3g}"
+                ok = "" if d["target"] == "any" else f"{d['passed']}/{d['runs']}"
+                lines.append(f"| {key} | {med} | {d['target']} | {ok} |")
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -121,8 +121,19 @@ def test_card_describes_the_files(two_configs: Path) -> None:
         pq.ParquetFile(f).metadata.num_rows for f in two_configs.glob("market/config=*/seed=*/*.parquet")
     )
     assert card["marketenv_version"] and card["schema_version"] == "2"
-    assert card.get("realism") is None
+    # realism: VR(10) of each quick partition's mid (the last tick dropped, as the report
+    # does), computed here with numpy; the card keeps the median over the three seeds
+    vrs = []
+    for f in sorted(two_configs.glob("config=quick/seed=*/part-0.parquet")):
+        t = pq.read_table(f, columns=["agent_id", "f_mid_price"])
+        ids = t["agent_id"].to_numpy()
+        lm = np.log(t["f_mid_price"].to_numpy()[ids == ids.min()][:-1])
+        vrs.append(np.var(lm[10:] - lm[:-10]) / (10 * np.var(np.diff(lm))))
+    quick = card["realism"]["quick"]
+    assert quick["runs"] == 3 and quick["facts"]["ACME.vr10"]["median"] == pytest.approx(sorted(vrs)[1])
+    assert quick["facts"]["ACME.spread_mean"]["target"] == "<= 2.5"
     readme = (two_configs / "README.md").read_text()
+    assert "Realism summary" in readme and "ACME.vr10" in readme
     for word in ("polars", "duckdb", "pyarrow.dataset", "datasets", "fill_buy_price", "bid_price_1"):
         assert word in readme
 

@@ -7,22 +7,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from marketenv.cli import int_in_range
 from marketenv.errors import MarketEnvError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"marketenv report: error: {message} (see marketenv report --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text[:60]!r} is not an integer") from None
-    if not 1 <= v <= 10**9:
-        raise argparse.ArgumentTypeError(f"must be in [1, 1e9] (got {text[:60]})")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("recording", nargs="?", default=None, help="a Parquet recording with interval 1")
     p.add_argument("--config", default=None, help="run a fresh simulation of this scenario TOML")
-    p.add_argument("--ticks", type=_positive_int, default=100_000, help="ticks of a fresh run (default 100000)")
-    p.add_argument("--seed", type=int, default=None, help="root seed of a fresh run (default: the config's)")
+    p.add_argument("--ticks", type=int_in_range(1, 10**9), default=100_000, help="ticks of a fresh run (default 100000)")
+    p.add_argument("--seed", type=int_in_range(0, 2**63 - 1), default=None, help="root seed of a fresh run (default: the config's)")
     p.add_argument("--out", default="report", help="output folder (default: report/)")
     p.add_argument("--no-boosted", action="store_true", help="skip the gradient-boosted predictability fact")
     return p

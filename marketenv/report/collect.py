@@ -17,25 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from marketenv.errors import MarketEnvError
-from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES
+from marketenv.feature_spec import FEATURE_INDEX, MARKET_FEATURES
 from marketenv.types import TICKS_PER_UNIT
-
-AGENT_STATE_FEATURES: tuple[str, ...] = (
-    "position",
-    "position_normalized",
-    "cash",
-    "cash_normalized",
-    "total_pnl",
-    "pnl_normalized",
-    "equity",
-    "max_drawdown",
-    "sharpe",
-    "volatility",
-)
-"""Features that describe the agent itself rather than the market."""
-
-MARKET_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in AGENT_STATE_FEATURES)
-"""The public market features: the same for every agent trading a symbol."""
 
 _MARKET_COLS = np.array([FEATURE_INDEX[n] for n in MARKET_FEATURES], dtype=np.int64)
 

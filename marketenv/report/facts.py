@@ -141,6 +141,13 @@ def r60(mid: np.ndarray) -> np.ndarray:
 INF = float("inf")
 
 
+def _finite_mean(x: np.ndarray) -> float:
+    """Mean of the finite values of ``x`` (NaN if there are none)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
 def price_facts(mid: np.ndarray, spread: np.ndarray, volume: np.ndarray, one_side_empty: np.ndarray) -> list[Fact]:
     """The single-symbol stylized facts.
 
@@ -166,7 +173,7 @@ def price_facts(mid: np.ndarray, spread: np.ndarray, volume: np.ndarray, one_sid
         Fact("vr100", "variance ratio VR(100)", variance_ratio(lm, 100), 0.75, 1.3, "1 (random walk)"),
         Fact("vr600", "variance ratio VR(600)", variance_ratio(lm, 600), 0.75, 1.3, "1 (random walk)"),
         Fact(
-            "acf_r60_max", "max |ACF| of r60, lags 1-10", float(np.nanmax(np.abs(ac))) if r.size > 20 else float("nan"),
+            "acf_r60_max", "max |ACF| of r60, lags 1-10", float(np.max(np.abs(ac))) if r.size > 20 and np.all(np.isfinite(ac)) else float("nan"),
             -INF, 0.06, "~0 beyond a few minutes (Cont 2001)",
         ),
         Fact(
@@ -181,7 +188,7 @@ def price_facts(mid: np.ndarray, spread: np.ndarray, volume: np.ndarray, one_sid
              "smaller than at 60 ticks"),
         Fact("hill_r60", "Hill tail index of |r60| (top 2.5%)", hill_index(r), 2.0, 6.0, "2-5 (Cont 2001)"),
         Fact("acf_abs_r60_lag1", "ACF of |r60| at lag 1", float(ac_abs[0]), 0.1, INF, "0.1-0.3, slow decay"),
-        Fact("acf_abs_r60_10_30", "mean ACF of |r60| over lags 10-30", float(np.nanmean(ac_abs[9:30])), 0.03, INF,
+        Fact("acf_abs_r60_10_30", "mean ACF of |r60| over lags 10-30", _finite_mean(ac_abs[9:30]), 0.03, INF,
              "power-law decay, exponent 0.2-0.4"),
         Fact("acf_vol60_lag1", "ACF of 60-tick volume at lag 1", float(acf(vol60, [1])[0]), 0.2, INF,
              "volume is persistent"),
