@@ -86,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1.0,
         help="PPO's GAE lambda (default 1.0: Monte Carlo returns, so the deadline's cost reaches the early waits)",
     )
+    p.add_argument(
+        "--ent-coef", type=float, default=0.01, help="PPO's entropy bonus (default 0.01: without it PPO can collapse to waiting)"
+    )
     args = p.parse_args(argv)
     if args.timesteps < 1 or args.eval_seeds < 2 or args.envs < 1 or not 0 <= args.gae_lambda <= 1:
         print("error: --timesteps and --envs must be >= 1, --eval-seeds >= 2, --gae-lambda in [0, 1]", file=sys.stderr)
@@ -102,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     vec = make_vec_env(marketenv.EXECUTION_ENV_ID, n_envs=args.envs, seed=args.seed, env_kwargs=kw)
     model = PPO(
-        "MlpPolicy", vec, n_steps=256, batch_size=256, gamma=1.0, gae_lambda=args.gae_lambda, seed=args.seed, device="cpu"
+        "MlpPolicy", vec, n_steps=256, batch_size=256, gamma=1.0, gae_lambda=args.gae_lambda, ent_coef=args.ent_coef,
+        seed=args.seed, device="cpu",
     )
     model.learn(total_timesteps=args.timesteps)
     train_s = time.perf_counter() - t0
