@@ -44,7 +44,8 @@ def main() -> None:
             facts = [r[i][1] for r in rows]
             vals = " | ".join("n/a" if not math.isfinite(f.value) else f"{f.value:.3g}" for f in facts)
             ok = "" if fact.target() == "any" else f"{sum(f.passed for f in facts)}/{len(facts)}"
-            print(f"| {scope} | {fact.name} | {fact.target()} | {vals} | {ok} |")
+            name = fact.name.replace("|", "\\|")
+            print(f"| {scope} | {name} | {fact.target()} | {vals} | {ok} |")
         print(flush=True)
 
 

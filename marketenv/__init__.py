@@ -15,10 +15,14 @@ Public API:
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any
+from marketenv import _startup
 
-import gymnasium as _gym
+_startup.install()  # before the slow imports: a Ctrl-C while the command starts is one line
+
+import sys  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+import gymnasium as _gym  # noqa: E402
 
 __version__ = "0.1.0"
 

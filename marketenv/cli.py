@@ -246,6 +246,9 @@ def list_configs(argv: Sequence[str] = ()) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``marketenv`` command; returns the exit status."""
+    from marketenv import _startup
+
+    _startup.restore()
     try:
         return _main(argv)
     except KeyboardInterrupt:

@@ -500,3 +500,41 @@ def test_progress_on_a_vanished_terminal_does_not_fail_the_run() -> None:
     assert prog.enabled is False
     prog.update(10)
     prog.close()
+
+
+# ---------------------------------------------------------------- 12. Ctrl-C while the command starts
+@pytest.mark.parametrize("delay", [0.02, 0.1, 0.3, 0.8])
+def test_ctrl_c_at_any_moment_of_start_up_is_one_line_and_130(delay: float) -> None:
+    """Once Python runs (the child says "ready" before it imports anything of ours), a
+    Ctrl-C while the package imports is answered by the start-up handler, and a later one
+    by the command's own handling. Either way: exit 130, one line, no traceback. (A signal
+    inside the interpreter's own initialisation, before any Python code runs, cannot be
+    handled by a Python program.)"""
+    import signal as _signal
+    import subprocess as _sp
+    import sys as _sys
+    import time as _time
+
+    child = (
+        "import sys, runpy; sys.stderr.write('ready\\n'); sys.stderr.flush(); "
+        "sys.argv = ['marketenv', '--headless', '--ticks', '100000000', '--quiet']; "
+        "runpy.run_module('marketenv', run_name='__main__', alter_sys=True)"
+    )
+    proc = _sp.Popen([_sys.executable, "-c", child], stdout=_sp.PIPE, stderr=_sp.PIPE, text=True)
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "ready\n"
+    _time.sleep(delay)
+    proc.send_signal(_signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.count("\n") == 1, err
+
+
+def test_importing_the_library_leaves_sigint_alone() -> None:
+    import subprocess as _sp
+    import sys as _sys
+
+    code = "import signal, marketenv; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    r = _sp.run([_sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "True", r.stderr
