@@ -12,10 +12,12 @@ Rows:
   actions drawn in advance from a seeded generator;
 * ``gym.make MarketEnv discrete``: the same through ``gym.make`` (order-enforcing and
   passive-checker wrappers);
-* ``parallel env, rule_based_policies``: every agent an agent, each driven by its own
-  policy's ``predict`` (the parity loop);
-* ``parallel env, vectorised crowd``: the action dict built from one
+* ``parallel env, rule_based_policies``: every slot driven by its own policy's
+  ``predict`` through ``step_array`` (the parity loop);
+* ``parallel env, step_array``: every slot driven by one vectorised
   ``simulation.crowd_actions(simulation.features.obs)`` call per tick.
+
+K-learner and rendering figures are in ``bench/bench_rl.py``.
 
 Profile a row with e.g. ``python -m cProfile -s tottime bench/bench_env.py --only env``.
 """
@@ -27,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import gymnasium as gym
+import numpy as np
 
 import marketenv
 from marketenv.config import Config, load_config
@@ -66,34 +69,25 @@ def bench_market_env(env: gym.Env, steps: int, seed: int = 0) -> tuple[int, floa
     return steps, time.perf_counter() - t0
 
 
+def _engine(cfg: Config, steps: int) -> MarketParallelEnv:
+    return MarketParallelEnv(cfg, learners="all", observation="raw", warmup_ticks=0, max_cycles=steps)
+
+
 def bench_parallel_policies(cfg: Config, steps: int) -> tuple[int, float]:
-    """Ticks of the parallel env, every agent driven by its rule-based policy."""
-    env = MarketParallelEnv(cfg, max_cycles=steps)
-    obs, _ = env.reset(seed=cfg.simulation.seed)
-    policies = env.rule_based_policies()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        actions = {a: policies[a].predict(obs[a])[0] for a in env.agents}
-        obs, *_ = env.step(actions)
-    return steps, time.perf_counter() - t0
-
-
-def bench_parallel_crowd(cfg: Config, steps: int) -> tuple[int, float]:
-    """Ticks of the parallel env, the action dict from one vectorised crowd call."""
-    env = MarketParallelEnv(cfg, max_cycles=steps)
+    """Ticks of the parallel env, every slot driven by its rule-based policy."""
+    env = _engine(cfg, steps)
     env.reset(seed=cfg.simulation.seed)
-    sim = env.unwrapped.simulation
-    names = env.possible_agents
+    policies = list(env.rule_based_policies().values())  # in slot order
+    raw = env.simulation.features.obs.copy()
     t0 = time.perf_counter()
     for _ in range(steps):
-        acts = sim.crowd_actions(sim.features.obs)
-        env.step(dict(zip(names, acts, strict=True)))
+        raw, *_ = env.step_array(np.stack([p.predict(row)[0] for p, row in zip(policies, raw, strict=True)]))
     return steps, time.perf_counter() - t0
 
 
 def bench_parallel_array(cfg: Config, steps: int) -> tuple[int, float]:
     """Ticks of the parallel env through the batched ``step_array`` (no per-agent dicts)."""
-    env = MarketParallelEnv(cfg, max_cycles=steps)
+    env = _engine(cfg, steps)
     env.reset(seed=cfg.simulation.seed)
     sim = env.unwrapped.simulation
     t0 = time.perf_counter()
@@ -117,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="a config TOML (default: the built-in 50 agents)")
     p.add_argument(
         "--only",
-        choices=("headless", "env", "limit", "make", "policies", "crowd", "array"),
+        choices=("headless", "env", "limit", "make", "policies", "array"),
         action="append",
         help="run only these rows (repeatable)",
     )
@@ -130,7 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("limit", "MarketEnv limit", lambda: bench_market_env(MarketEnv(cfg, action_mode="limit"), n)),
         ("make", "gym.make MarketEnv discrete", lambda: bench_market_env(gym.make(marketenv.ENV_ID, config=cfg), n)),
         ("policies", "parallel env, rule_based_policies", lambda: bench_parallel_policies(cfg, n)),
-        ("crowd", "parallel env, vectorised crowd", lambda: bench_parallel_crowd(cfg, n)),
         ("array", "parallel env, step_array", lambda: bench_parallel_array(cfg, n)),
     ]
     print(f"config: {args.config or 'default'} ({cfg.n_agents} agents, {len(cfg.symbols)} symbol(s)); "

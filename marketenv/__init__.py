@@ -1,11 +1,13 @@
 """marketenv: a simulated multi-agent stock market.
 
-Importing the package registers the Gymnasium environment ``marketenv/Market-v0``.
+Importing the package registers the Gymnasium environments ``marketenv/Market-v0`` and
+``marketenv/Execution-v0``.
 
 Public API:
 
-* :class:`MarketEnv` (Gymnasium, one learner vs the crowd) and :func:`parallel_env`
-  (PettingZoo ``ParallelEnv``, every participant an agent);
+* :class:`MarketEnv` (Gymnasium, one learner vs the crowd), :func:`parallel_env`
+  (PettingZoo ``ParallelEnv``, K learners among the crowd; AEC versions in
+  :mod:`marketenv.multiagent`) and :class:`marketenv.execution.ExecutionEnv`;
 * :class:`Simulation` (the tick loop), :class:`Market` (the pure core),
   :func:`load_config` / :class:`Config`;
 * :data:`FEATURE_NAMES` (the ComprehensiveFeatures, see :mod:`marketenv.feature_spec`).
@@ -44,7 +46,19 @@ if TYPE_CHECKING:
 ENV_ID = "marketenv/Market-v0"
 
 if ENV_ID not in _gym.registry:
-    _gym.register(id=ENV_ID, entry_point="marketenv.env:MarketEnv")
+    # The spec shows the default scenario's episode length (the env truncates itself at
+    # its config's ticks too).
+    from marketenv.config import default_config as _default_config  # noqa: E402
+
+    _gym.register(
+        id=ENV_ID,
+        entry_point="marketenv.env:MarketEnv",
+        max_episode_steps=_default_config().simulation.ticks,
+    )
+EXECUTION_ENV_ID = "marketenv/Execution-v0"
+if EXECUTION_ENV_ID not in _gym.registry:
+    # No TimeLimit: the horizon ends an execution episode by termination (see ExecutionEnv).
+    _gym.register(id=EXECUTION_ENV_ID, entry_point="marketenv.execution:ExecutionEnv")
 
 
 # Imported eagerly: the submodule has the same name as the function, and binding the
@@ -72,6 +86,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ENV_ID",
+    "EXECUTION_ENV_ID",
     "FEATURE_NAMES",
     "Config",
     "ConfigError",

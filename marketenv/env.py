@@ -9,10 +9,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from marketenv.actions import ACTION_SHAPE, LIMIT, MARKET, ActionOutcome
+from marketenv.action_modes import ActionCodec
+from marketenv.actions import ActionOutcome
 from marketenv.config import Config, load_config
-from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
+from marketenv.errors import ConfigError, ResetNeeded
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
+from marketenv.observation import CLIP, ObservationScaler, check_observation_mode
+from marketenv.render import RENDER_MODES, History, ansi_view, check_render_mode, rgb_frame
 from marketenv.simulation import NO_FILL_INFO, Simulation, Transition
 from marketenv.types import TICKS_PER_UNIT, OrderStatus, Trade
 
@@ -24,9 +27,6 @@ STATUS_NAMES: dict[int, str] = {
     int(OrderStatus.REJECTED): "rejected",
 }
 """``order_status`` in ``info`` by :class:`~marketenv.types.OrderStatus` value (-1: no order)."""
-
-_INT_TYPES = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8})
-
 
 def resolve_config(config: Config | str | Path | None) -> Config:
     """A :class:`Config` from a config object, a TOML path or ``None`` (the default)."""
@@ -46,11 +46,6 @@ def outcome_info(outcome: ActionOutcome) -> dict[str, Any]:
     """
     st = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
     return {"order_status": STATUS_NAMES[st], "reject_reason": outcome.reason}
-
-
-def _read_only(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
 
 
 class MarketEnv(gym.Env):
@@ -79,6 +74,10 @@ class MarketEnv(gym.Env):
     limit price through the opposite best quote trades at once. Hold leaves resting
     orders alone.
 
+    ``action_mode="order"``: both sides at once, ``MultiDiscrete([N_TYPES, len(sizes),
+    2 * max_offset_ticks + 1] * 2)`` (type, size index, offset index for the buy side,
+    then the sell side; see :mod:`marketenv.action_modes`).
+
     Actions are integers: Python or NumPy integer scalars, integer arrays (``()`` or
     ``(1,)`` for discrete, ``(3,)`` for limit), or integer-valued floats. Anything else
     (out of range, NaN, non-integer, another dtype or shape) raises
@@ -88,9 +87,18 @@ class MarketEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(-inf, inf, (45,), float32)``: the ComprehensiveFeatures vector of the learner
-    at the start of the tick (names in ``env.unwrapped.feature_names``, definitions in
-    :mod:`marketenv.feature_spec`). No feature is NaN (see Starting State).
+    The ComprehensiveFeatures vector of the learner at the start of the tick (names in
+    ``env.unwrapped.feature_names``, definitions in :mod:`marketenv.feature_spec`), in
+    one of two views:
+
+    * ``observation="scaled"`` (default): ``Box(-10, 10, (45,), float32)``, every feature
+      made dimensionless and clipped (prices relative to the mid, money relative to the
+      learner's initial capital, see :mod:`marketenv.observation`), so that PPO learns
+      without ``VecNormalize``;
+    * ``observation="raw"``: ``Box(-inf, inf, (45,), float32)``, the features in their
+      own units (currency, percent, shares).
+
+    No feature is NaN (see Starting State).
 
     ## Rewards
 
@@ -116,7 +124,17 @@ class MarketEnv(gym.Env):
       ``TimeLimit`` as usual.
 
     Stepping after the end (or before the first ``reset``) raises
-    :class:`~marketenv.errors.ResetNeeded` (a ``RuntimeError``).
+    :class:`~marketenv.errors.ResetNeeded` (a ``RuntimeError``). The registered
+    ``marketenv/Market-v0`` spec carries the default scenario's ``max_episode_steps``.
+
+    ## Rendering
+
+    ``render_mode="ansi"``: ``render()`` returns a text view (top of book, the last
+    trades, the learner's position, cash and P&L). ``render_mode="rgb_array"``: an
+    ``(256, 512, 3)`` uint8 chart of the last 400 steps (mid and fair value with the
+    learner's fills, equity below), drawn with numpy and no window (works with
+    ``gymnasium.wrappers.RecordVideo``). Any other mode raises
+    :class:`~marketenv.errors.UnsupportedRenderMode` (Gymnasium's ``UnsupportedMode``).
 
     ## Info
 
@@ -142,7 +160,7 @@ class MarketEnv(gym.Env):
         config: A :class:`Config`, a TOML path, or ``None`` for the default scenario.
         agent: The slot that learns: an agent id, an agent name, or ``None`` for the
             first noise trader (else the last agent).
-        action_mode: ``"discrete"`` or ``"limit"``.
+        action_mode: ``"discrete"``, ``"limit"`` or ``"order"``.
         order_size: Shares per discrete order.
         sizes: Order sizes of the limit action.
         max_offset_ticks: Price-offset range of the limit action, ticks.
@@ -150,14 +168,15 @@ class MarketEnv(gym.Env):
             be > 0).
         max_episode_steps: Steps before truncation (default: the config's ticks).
         warmup_ticks: Ticks the crowd trades before the first observation (>= 100).
-        render_mode: Only ``None`` is supported.
+        render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
+        observation: ``"scaled"`` (bounded, default) or ``"raw"``.
 
     Raises:
         ValueError: An argument is out of range or the agent is unknown.
         ConfigError: The config is invalid.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 30}
 
     def __init__(
         self,
@@ -171,25 +190,22 @@ class MarketEnv(gym.Env):
         max_episode_steps: int | None = None,
         warmup_ticks: int = 100,
         render_mode: str | None = None,
+        observation: str = "scaled",
     ) -> None:
         self.config = resolve_config(config)
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use None")
-        if action_mode not in ("discrete", "limit"):
-            raise ValueError(f"action_mode {action_mode!r} must be 'discrete' or 'limit'")
+        check_render_mode(render_mode)
+        self.observation = check_observation_mode(observation)
+        self.codec = codec = ActionCodec(
+            action_mode, order_size, sizes, max_offset_ticks, self.config.market.max_order_quantity
+        )
         if warmup_ticks < 100:
             raise ValueError(f"warmup_ticks must be >= 100 so that no feature is NaN (got {warmup_ticks})")
-        if order_size < 1 or not sizes or min(sizes) < 1 or max_offset_ticks < 0:
-            raise ValueError("order_size and sizes must be >= 1 and max_offset_ticks >= 0")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1 (got {max_episode_steps})")
-        max_qty = self.config.market.max_order_quantity
-        if max(order_size, *sizes) > max_qty:
-            raise ValueError(f"order_size and sizes must be <= the config's max_order_quantity {max_qty}")
         self.action_mode = action_mode
-        self.order_size = int(order_size)
-        self.sizes = tuple(int(s) for s in sizes)
-        self.max_offset_ticks = int(max_offset_ticks)
+        self.order_size = codec.order_size
+        self.sizes = codec.sizes
+        self.max_offset_ticks = codec.max_offset_ticks
         self.normalize_reward = bool(normalize_reward)
         self.max_episode_steps = int(max_episode_steps or self.config.simulation.ticks)
         self.warmup_ticks = int(warmup_ticks)
@@ -199,6 +215,8 @@ class MarketEnv(gym.Env):
         probe = Simulation(self.config)
         self.agent_id = self._resolve_agent(agent, probe)
         self.agent_name = probe.specs[self.agent_id].agent_name
+        self.position_limit = int(probe.specs[self.agent_id].position_limit)
+        """The learner slot's position limit, shares."""
         self._symbol = int(probe.agent_symbols[self.agent_id])
         self._pos_index = self.agent_id * probe.market.n_symbols + self._symbol
         self._initial_cash = probe.market.initial_cash[self.agent_id] / TICKS_PER_UNIT
@@ -206,17 +224,12 @@ class MarketEnv(gym.Env):
             raise ValueError(f"normalize_reward needs initial cash > 0; {self.agent_name} has {self._initial_cash}")
         self._warmup_skip = frozenset({self.agent_id})
 
-        self.observation_space = spaces.Box(-np.inf, np.inf, (N_FEATURES,), np.float32)
-        if action_mode == "discrete":
-            self.action_space: spaces.Space = spaces.Discrete(3)
-            hold = np.zeros(ACTION_SHAPE, dtype=np.int64)
-            sell, buy = hold.copy(), hold.copy()
-            sell[1] = (MARKET, self.order_size, 0)
-            buy[0] = (MARKET, self.order_size, 0)
-            self._discrete_orders = tuple(_read_only(a) for a in (sell, hold, buy))
-        else:
-            self.action_space = spaces.MultiDiscrete([3, len(self.sizes), 2 * self.max_offset_ticks + 1])
-            self._discrete_orders = ()
+        bound = CLIP if observation == "scaled" else np.inf
+        self.observation_space = spaces.Box(-bound, bound, (N_FEATURES,), np.float32)
+        self._scaler = ObservationScaler(codec.lot)
+        self._capital = 0.0
+        self._history = History()
+        self.action_space: spaces.Space = codec.space
         self._sim: Simulation | None = None
         self.last_transition: Transition | None = None
         """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
@@ -275,7 +288,14 @@ class MarketEnv(gym.Env):
         self.last_trades = []
         self._steps = 0
         self._done = False
-        return self._observation(), self._info(-1, "", NO_FILL_INFO)
+        mid0 = sim.market.mid_price(self._symbol)
+        self._capital = self._initial_cash + abs(sim.market.initial_position[self._pos_index]) * mid0
+        self._scaler.start(mid0, self._capital)
+        self._history.clear()
+        info = self._info(-1, "", NO_FILL_INFO)
+        if self.render_mode is not None:
+            self._remember(0, 0.0)
+        return self._observation(), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one tick with the learner's action.
@@ -308,7 +328,22 @@ class MarketEnv(gym.Env):
         truncated = (not terminated) and self._steps >= self.max_episode_steps
         self._done = terminated or truncated
         info = self._info(status, outcome.reason, tr.fill_info(i))
+        if self.render_mode is not None:
+            self._remember(info["fill_quantity"], info["fill_price"])
         return self._observation(), reward, terminated, truncated, info
+
+    def render(self) -> str | np.ndarray | None:
+        """The view of ``render_mode``: text (``"ansi"``), an RGB array, or ``None``.
+
+        Raises:
+            ResetNeeded: Nothing to draw before the first ``reset``.
+        """
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
+        if self.render_mode == "rgb_array":
+            return rgb_frame(self._history)
+        return ansi_view(self.simulation, self.agent_id, self.last_trades, self._capital)
 
     def close(self) -> None:
         """Drop the simulation (a new ``reset`` starts afresh)."""
@@ -318,7 +353,15 @@ class MarketEnv(gym.Env):
     # ------------------------------------------------------------ helpers
     def _observation(self) -> np.ndarray:
         assert self._sim is not None
-        return self._sim.features.obs[self.agent_id].astype(np.float32)
+        row = self._sim.features.obs[self.agent_id]
+        return self._scaler(row) if self.observation == "scaled" else row.astype(np.float32)
+
+    def _remember(self, fill_q: int, fill_price: float) -> None:
+        sim = self._sim
+        assert sim is not None
+        m = sim.market
+        s = self._symbol
+        self._history.append(m.mid_price(s), m.fair_value(s), float(sim.features.equity[self.agent_id]), fill_q, fill_price)
 
     def _info(self, status: int, reason: str, fills: dict[str, Any]) -> dict[str, Any]:
         sim = self._sim
@@ -335,47 +378,14 @@ class MarketEnv(gym.Env):
             "position": m.position[self._pos_index],
         }
 
-    def _invalid(self, action: Any, problem: str) -> InvalidActionError:
-        return InvalidActionError(f"{self.agent_name}: action {action!r} {problem} (action space {self.action_space})")
-
     def order_action(self, action: Any) -> np.ndarray:
         """The market order action (``(2, 3)`` int64, see :mod:`marketenv.actions`) of an action.
 
-        This is what a step sends to the market; it also lets a policy trained on this env
-        drive an agent of :class:`~marketenv.parallel_env.MarketParallelEnv`. The returned
-        array may be shared (read-only).
+        This is what a step sends to the market (a policy trained on this env drives a
+        learner of :class:`~marketenv.parallel_env.MarketParallelEnv` with the same
+        actions). The returned array may be shared (read-only).
 
         Raises:
             InvalidActionError: The action is not in the action space, naming the agent.
         """
-        if self.action_mode == "discrete" and type(action) in _INT_TYPES and 0 <= action <= 2:
-            return self._discrete_orders[action]  # the fast path (SB3 passes numpy ints)
-        a = np.asarray(action)
-        kind = a.dtype.kind
-        if kind == "f":
-            if not np.isfinite(a).all():
-                raise self._invalid(action, "contains NaN or inf")
-            if not (a == np.round(a)).all():
-                raise self._invalid(action, "must be integer-valued")
-        elif kind not in "iu":
-            raise self._invalid(action, f"has dtype {a.dtype}; use integers")
-        if self.action_mode == "discrete":
-            if a.shape not in ((), (1,)):
-                raise self._invalid(action, f"has shape {a.shape}; a discrete action is one integer")
-            k = int(a.reshape(-1)[0])
-            if not 0 <= k <= 2:
-                raise self._invalid(action, "must be 0 (sell), 1 (hold) or 2 (buy)")
-            return self._discrete_orders[k]
-        if a.shape != (3,):
-            raise self._invalid(action, f"has shape {a.shape}; a limit action is (side, size index, offset index)")
-        side, size_i, off_i = (int(x) for x in a)
-        if not 0 <= side <= 2:
-            raise self._invalid(action, f"side {side} must be 0 (sell), 1 (hold) or 2 (buy)")
-        if not 0 <= size_i < len(self.sizes):
-            raise self._invalid(action, f"size index {size_i} must be in 0..{len(self.sizes) - 1}")
-        if not 0 <= off_i <= 2 * self.max_offset_ticks:
-            raise self._invalid(action, f"offset index {off_i} must be in 0..{2 * self.max_offset_ticks}")
-        order = np.zeros(ACTION_SHAPE, dtype=np.int64)
-        if side != 1:
-            order[0 if side == 2 else 1] = (LIMIT, self.sizes[size_i], off_i - self.max_offset_ticks)
-        return order
+        return self.codec.order(action, self.agent_name)

@@ -6,6 +6,8 @@ The command line prints ``str(error)`` and exits non-zero without a traceback.
 
 from __future__ import annotations
 
+from gymnasium.error import UnsupportedMode
+
 
 class MarketEnvError(Exception):
     """Base class of every error marketenv raises on purpose."""
@@ -33,3 +35,7 @@ class ModelFormatError(MarketEnvError, ValueError):
 
 class RecordingError(MarketEnvError, RuntimeError):
     """A recording cannot be written or fails verification."""
+
+
+class UnsupportedRenderMode(MarketEnvError, UnsupportedMode, ValueError):
+    """A ``render_mode`` the environment does not draw (Gymnasium's ``UnsupportedMode``)."""

@@ -66,6 +66,8 @@ from recorders.schema import (
     STRING_COLUMNS,
     build_schema,
     decode_metadata,
+    is_training_schema,
+    with_training_columns,
 )
 
 BATCH_ROWS = 65536
@@ -902,6 +904,8 @@ def _check_schema(schema: pa.Schema) -> tuple[CheckResult, dict[str, Any]]:
     """Check names, order, types and metadata; return the result and decoded metadata."""
     problems: list[str] = []
     expected = build_schema(FEATURE_NAMES)
+    if is_training_schema(schema):
+        expected = with_training_columns(expected)
     names = schema.names
     want = expected.names
     missing = [n for n in want if n not in names]
@@ -1035,6 +1039,11 @@ def check_recording(path: str | Path) -> CheckReport:
         if bad and c.skip_reason is None:
             what = "missing" if any(n not in present for n in bad) else "not numeric"
             c.skip_reason = f"column {bad[0]} {what}"
+    training = is_training_schema(schema)
+    if training:
+        # Episodes (and envs) interleave: tick order and consecutive rows hold per episode only.
+        for c in (checks[1], checks[5]):
+            c.skip_reason = "training recording"
     running = [c for c in checks if c.skip_reason is None]
     key_cols = ("tick", "agent_id")
     carry = [nxt for nxt, _ in _TEMPORAL_PAIRS if nxt in numeric]
@@ -1076,7 +1085,7 @@ def check_recording(path: str | Path) -> CheckReport:
 
     report = CheckReport(
         path=p,
-        results=[schema_result, *(c.result() for c in checks)],
+        results=[schema_result, *(_result(c, training) for c in checks)],
         rows=rows,
         ticks=(tick_lo, tick_hi) if tick_lo is not None and tick_hi is not None else None,
         n_ticks=distinct_ticks,
@@ -1087,6 +1096,13 @@ def check_recording(path: str | Path) -> CheckReport:
         metadata=meta,
     )
     return report
+
+
+def _result(check: _Check, training: bool) -> CheckResult:
+    if training and check.skip_reason == "training recording":
+        why = "not applicable: a training recording interleaves episodes (episode/env_index columns)"
+        return CheckResult(check.name, True, why, skipped=True)
+    return check.result()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

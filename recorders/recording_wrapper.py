@@ -5,9 +5,13 @@ warm-up and interval, on the market tick); the
 :class:`~recorders.parquet_writer.ParquetRecordWriter` decides *how* (buffers, row groups,
 atomic rename). It wraps both environments:
 
-* :class:`marketenv.parallel_env.MarketParallelEnv`: one row per live agent per recorded
-  tick (the ``--headless-record`` path);
+* :class:`marketenv.parallel_env.MarketParallelEnv`: one row per live learner per
+  recorded tick (every slot on the ``--headless-record`` path);
 * :class:`marketenv.env.MarketEnv` (Gymnasium): one row per recorded step, the learner's.
+
+:func:`RecordingWrapper` records episode after episode into one file (``episode`` and
+``env_index`` columns), also from the envs of a vector env sharing one
+:class:`Recording`.
 
 Row semantics (see README "Recording conventions"): ``f_`` columns are the agent's
 features at the start of the tick, ``next_`` columns the state after the tick (equal to
@@ -24,13 +28,20 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from marketenv.config import model_inputs
 from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES
 from marketenv.simulation import Simulation, Transition
 from recorders.parquet_writer import ParquetRecordWriter
 from recorders.schedule import RecordSchedule
-from recorders.schema import KEY_RUN_ID, OUTCOME_COLUMNS, build_schema, make_metadata
+from recorders.schema import (
+    KEY_RUN_ID,
+    OUTCOME_COLUMNS,
+    build_schema,
+    make_metadata,
+    with_training_columns,
+)
 
 _MID = FEATURE_INDEX["mid_price"]
 _POS = FEATURE_INDEX["position"]
@@ -60,6 +71,8 @@ class TransitionRecorder:
         row_group_size: Rows per Parquet row group.
         inputs: Files the run reads; ``output`` must be none of them (the model files
             of the simulation's agents are added).
+        training: Add the ``episode`` and ``env_index`` columns
+            (:data:`recorders.schema.TRAINING_COLUMNS`), set per row by :meth:`capture`.
     """
 
     BLOCK_TICKS = 64
@@ -71,17 +84,20 @@ class TransitionRecorder:
         simulation: Simulation,
         extra_flags: dict[str, Any] | None = None,
         row_group_size: int = 65536,
+        training: bool = False,
         inputs: Sequence[str | Path] = (),
     ) -> None:
         self.schedule = schedule
         sim = simulation
         flags = {**schedule.as_flags(), **(extra_flags or {})}
         meta = make_metadata(sim.config.to_dict(), sim.seed, flags)
+        schema = build_schema(FEATURE_NAMES, meta)
+        self.training = training
         self.run_id: str = meta[KEY_RUN_ID]
         """The run id of every row (:func:`recorders.schema.make_run_id`)."""
         self.writer = ParquetRecordWriter(
             output,
-            build_schema(FEATURE_NAMES, meta),
+            with_training_columns(schema) if training else schema,
             string_categories={
                 "agent_name": [s.agent_name for s in sim.specs],
                 "symbol": list(sim.market.symbol_names),
@@ -105,15 +121,25 @@ class TransitionRecorder:
         self._action = np.empty(cap, dtype=np.int8)
         self._f64 = np.empty((cap, len(_F64_COLUMNS)))
         self._run_codes = np.zeros(cap, dtype=np.int32)
+        self._episode = np.zeros(cap, dtype=np.uint32)
+        self._env_index = np.zeros(cap, dtype=np.uint16)
         self._n = 0
         self._open: tuple[int, np.ndarray | None] | None = None
 
-    def capture(self, obs_before: np.ndarray, agents: np.ndarray | Sequence[int] | None = None) -> None:
+    def capture(
+        self,
+        obs_before: np.ndarray,
+        agents: np.ndarray | Sequence[int] | None = None,
+        episode: int = 0,
+        env_index: int = 0,
+    ) -> None:
         """Stage the ``f_`` features of the tick about to run (call before the step).
 
         Args:
             obs_before: All agents' features at the start of the tick ``(n_agents, F)``.
             agents: Agent ids to record, ascending (default: all).
+            episode: The rows' ``episode`` (training recordings only).
+            env_index: The rows' ``env_index`` (training recordings only).
         """
         idx = None if agents is None else np.asarray(agents, dtype=np.int64)
         k = obs_before.shape[0] if idx is None else idx.shape[0]
@@ -124,6 +150,9 @@ class TransitionRecorder:
             self._feats[lo : lo + k] = obs_before
         else:
             np.take(obs_before, idx, axis=0, out=self._feats[lo : lo + k])
+        if self.training:
+            self._episode[lo : lo + k] = episode
+            self._env_index[lo : lo + k] = env_index
         self._open = (k, idx)
 
     def commit(self, transition: Transition, obs_after: np.ndarray) -> None:
@@ -209,11 +238,12 @@ class TransitionRecorder:
             return
         if k <= 0:
             return
-        for arr in (self._feats, self._tick, self._agent, self._action, self._f64):
+        for arr in (self._feats, self._tick, self._agent, self._action, self._f64, self._episode, self._env_index):
             arr[: n - k] = arr[k:n].copy()
         self._n = n - k
 
     def _write(self, n: int, f: np.ndarray, agent: np.ndarray) -> None:
+        extra = {"episode": self._episode[:n], "env_index": self._env_index[:n]} if self.training else {}
         self.writer.write(
             {
                 "tick": self._tick[:n],
@@ -223,6 +253,7 @@ class TransitionRecorder:
                 "action": self._action[:n],
                 **{name: f[:n, j] for j, name in enumerate(_F64_COLUMNS)},
                 "run_id": self._run_codes[:n],
+                **extra,
             },
             features=self._feats[:n],
         )
@@ -240,124 +271,291 @@ class TransitionRecorder:
         self.writer.abort()
 
 
-class ParallelRecordingWrapper:
-    """Records every live agent of a :class:`MarketParallelEnv` (PettingZoo API passthrough)."""
+class Recording:
+    """One Parquet file that any number of wrapped envs record episodes into.
+
+    Pass one ``Recording`` to the :func:`RecordingWrapper` of every env of a vector env
+    (``make_vec_env(..., wrapper_class=RecordingWrapper, wrapper_kwargs={"recording":
+    rec})``): each wrapper takes the next ``env_index`` (0, 1, ... in creation order) and
+    numbers its own episodes from 0. The file is finished when the last attached wrapper
+    closes (or by :meth:`close`). All envs must run the same config.
+
+    Args:
+        output: The Parquet file (written under a temporary name, moved into place when
+            the recording is closed).
+        warmup: First market tick recorded in each episode.
+        interval: Record ticks ``warmup, warmup + interval, ...``.
+        ticks: Optional tick count, validated against ``warmup``.
+        extra_flags: More recording flags for the metadata.
+        row_group_size: Rows per Parquet row group.
+        inputs: Files the training reads; ``output`` must be none of them.
+    """
 
     def __init__(
-        self, env: Any, output: str | Path, warmup: int = 100, interval: int = 1, **kw: Any
+        self,
+        output: str | Path,
+        warmup: int = 100,
+        interval: int = 1,
+        ticks: int | None = None,
+        extra_flags: dict[str, Any] | None = None,
+        row_group_size: int = 65536,
+        inputs: Sequence[str | Path] = (),
     ) -> None:
-        self.env = env
         self.output = output  # as given: a trailing slash must reach the writer
-        self.schedule = RecordSchedule(warmup, interval, kw.pop("ticks", None))
-        self._kw = kw
+        self.schedule = RecordSchedule(warmup, interval, ticks)
+        self._flags = {"mode": "training", **(extra_flags or {})}
+        self._row_group_size = row_group_size
+        self._inputs = tuple(inputs)
         self.recorder: TransitionRecorder | None = None
+        self.path: Path | None = None
+        self._n_envs = 0
+        self._open_envs = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.env, name)
+    def attach(self) -> int:
+        """Register one more env writing here; returns its ``env_index``."""
+        if self.path is not None:
+            raise RuntimeError(f"{self.output}: this recording is closed; start a new Recording")
+        self._n_envs += 1
+        self._open_envs += 1
+        return self._n_envs - 1
+
+    def recorder_for(self, simulation: Simulation) -> TransitionRecorder:
+        """The file's recorder, started on the first episode (from its simulation)."""
+        if self.recorder is None:
+            if self.path is not None:
+                raise RuntimeError(f"{self.output}: this recording is closed; start a new Recording")
+            self.recorder = TransitionRecorder(
+                self.output,
+                self.schedule,
+                simulation,
+                extra_flags=self._flags,
+                row_group_size=self._row_group_size,
+                training=True,
+                inputs=self._inputs,
+            )
+        return self.recorder
+
+    def detach(self) -> None:
+        """One attached env closed; the last one finishes the file."""
+        self._open_envs -= 1
+        if self._open_envs <= 0:
+            self.close()
 
     @property
-    def unwrapped(self) -> Any:
-        return self.env.unwrapped if hasattr(self.env, "unwrapped") else self.env
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        if self.recorder is not None:
-            raise RuntimeError(
-                "RecordingWrapper records one episode per file; close() it and wrap again"
-            )
-        out = self.env.reset(seed=seed, options=options)
-        self.recorder = TransitionRecorder(
-            self.output, self.schedule, self.unwrapped.simulation, **self._kw
-        )
-        return out
-
-    def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:
-        u = self.unwrapped
-        sim = u.simulation
-        record = self.recorder is not None and self.schedule.should_record(sim.tick)
-        if record:
-            live = np.array(sorted(u.agent_name_mapping[a] for a in u.agents), dtype=np.int64)
-            self.recorder.capture(sim.features.obs, None if len(live) == sim.n_agents else live)
-        out = self.env.step(actions)
-        if record:
-            self.recorder.commit(u.last_transition, sim.features.obs)
-        return out
-
-    def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """:meth:`MarketParallelEnv.step_array`, recorded."""
-        u = self.unwrapped
-        sim = u.simulation
-        record = self.recorder is not None and self.schedule.should_record(sim.tick)
-        if record:
-            alive = u.alive
-            self.recorder.capture(sim.features.obs, None if alive.all() else np.flatnonzero(alive))
-        out = self.env.step_array(actions)
-        if record:
-            self.recorder.commit(u.last_transition, sim.features.obs)
-        return out
+    def rows(self) -> int:
+        """Rows recorded so far."""
+        return self.recorder.rows if self.recorder is not None else 0
 
     def close(self) -> Path | None:
-        path = self.recorder.close() if self.recorder is not None else None
-        self.env.close()
-        return path
+        """Finish the file and move it into place; its path (``None`` if nothing ran)."""
+        if self.recorder is not None and self.path is None:
+            self.path = self.recorder.close()
+        return self.path
 
 
 class GymRecordingWrapper(gym.Wrapper):
-    """Records the learner's transitions of a :class:`MarketEnv` (Gymnasium passthrough)."""
+    """Records the learner's transitions of a :class:`MarketEnv`, episode after episode.
+
+    A regular ``gym.Wrapper``: every ``reset`` starts the next ``episode`` (rows carry it
+    and the wrapper's ``env_index``), so it runs inside SB3 training and vector envs.
+    ``close()`` detaches from the :class:`Recording` (the last env to close finishes
+    the file).
+
+    Args:
+        env: A :class:`MarketEnv`, possibly wrapped.
+        output: The Parquet file, for a recording of its own (else ``recording``).
+        warmup: First market tick recorded in each episode.
+        interval: Record every ``interval`` ticks.
+        recording: A :class:`Recording` shared with other envs.
+        **kw: ``ticks``, ``extra_flags``, ``row_group_size`` of a recording of its own.
+    """
 
     def __init__(
-        self, env: gym.Env, output: str | Path, warmup: int = 100, interval: int = 1, **kw: Any
+        self,
+        env: gym.Env,
+        output: str | Path | None = None,
+        warmup: int = 100,
+        interval: int = 1,
+        recording: Recording | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(env)
-        self.output = output  # as given: a trailing slash must reach the writer
-        self.schedule = RecordSchedule(warmup, interval, kw.pop("ticks", None))
-        self._kw = kw
-        self.recorder: TransitionRecorder | None = None
+        self.recording = _recording(output, recording, warmup, interval, kw)
+        self.env_index = self.recording.attach()
+        self.episode = -1
+        self._closed = False
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        if self.recorder is not None:
-            raise RuntimeError(
-                "RecordingWrapper records one episode per file; close() it and wrap again"
-            )
         out = self.env.reset(**kwargs)
-        self.recorder = TransitionRecorder(
-            self.output, self.schedule, self.env.unwrapped.simulation, **self._kw
-        )
+        self.episode += 1
+        self.recording.recorder_for(self.env.unwrapped.simulation)
         return out
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         u = self.env.unwrapped
         sim = u.simulation  # ResetNeeded before reset(), as the env itself would raise
-        record = self.recorder is not None and self.schedule.should_record(sim.tick)
+        rec = self.recording.recorder
+        record = rec is not None and self.episode >= 0 and self.recording.schedule.should_record(sim.tick)
         if record:
-            self.recorder.capture(sim.features.obs, [u.agent_id])
+            rec.capture(sim.features.obs, [u.agent_id], self.episode, self.env_index)
         out = self.env.step(action)
         if record:
-            self.recorder.commit(u.last_transition, sim.features.obs)
+            rec.commit(u.last_transition, sim.features.obs)
         return out
 
     def close(self) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
+        if not self._closed:
+            self._closed = True
+            self.recording.detach()
         super().close()
 
 
-def RecordingWrapper(
-    env: Any, output: str | Path, warmup: int = 100, interval: int = 1, **kw: Any
-) -> Any:  # noqa: N802
-    """Wrap ``MarketEnv`` or ``parallel_env()`` so that its transitions are recorded.
+class ParallelRecordingWrapper(BaseParallelWrapper):
+    """Records the live learners of a :class:`MarketParallelEnv` (a PettingZoo wrapper).
+
+    One row per live learner per recorded tick, through :meth:`step` and
+    :meth:`step_array` alike. With ``episodes=True`` (what :func:`RecordingWrapper`
+    gives) every ``reset`` starts the next ``episode`` in the same file, as
+    :class:`GymRecordingWrapper`; with ``episodes=False`` the file holds one episode in
+    the headless-recording layout (no ``episode``/``env_index`` columns) and a second
+    ``reset`` is an error.
+
+    Args:
+        env: A :class:`MarketParallelEnv`.
+        output: The Parquet file (else ``recording``).
+        warmup: First market tick recorded.
+        interval: Record every ``interval`` ticks.
+        episodes: Many episodes per file, with the training columns.
+        recording: A :class:`Recording` shared with other envs (implies ``episodes``).
+        **kw: ``ticks``, ``extra_flags``, ``row_group_size``.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        output: str | Path | None = None,
+        warmup: int = 100,
+        interval: int = 1,
+        episodes: bool = False,
+        recording: Recording | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(env)
+        self.episodes = episodes or recording is not None
+        self.recorder: TransitionRecorder | None = None
+        if self.episodes:
+            self.recording: Recording | None = _recording(output, recording, warmup, interval, kw)
+            self.env_index = self.recording.attach()
+        else:
+            if output is None:
+                raise ValueError("give the output path of the recording")
+            self.recording = None
+            self.output = output  # as given: a trailing slash must reach the writer
+            self.schedule = RecordSchedule(warmup, interval, kw.pop("ticks", None))
+            self._kw = kw
+            self.env_index = 0
+        self.episode = -1
+        self._closed = False
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        if not self.episodes and self.recorder is not None:
+            raise RuntimeError(
+                "this recording holds one episode; record with RecordingWrapper(env, path) for many"
+            )
+        out = self.env.reset(seed=seed, options=options)
+        self.episode += 1
+        sim = self.env.unwrapped.simulation
+        self._learners = np.asarray(self.env.unwrapped.learner_ids, dtype=np.int64)
+        if self.recording is not None:
+            self.recorder = self.recording.recorder_for(sim)
+        else:
+            self.recorder = TransitionRecorder(self.output, self.schedule, sim, **self._kw)
+        return out
+
+    def _schedule(self) -> RecordSchedule:
+        return self.recording.schedule if self.recording is not None else self.schedule
+
+    def _capture(self) -> bool:
+        u = self.env.unwrapped
+        sim = u.simulation
+        rec = self.recorder
+        if rec is None or not self._schedule().should_record(sim.tick):
+            return False
+        ids = self._learners
+        alive = u.alive
+        if not alive.all():
+            ids = ids[alive]
+        rec.capture(sim.features.obs, None if ids.size == sim.n_agents else ids, self.episode, self.env_index)
+        return True
+
+    def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:
+        record = self._capture()
+        out = self.env.step(actions)
+        if record:
+            u = self.env.unwrapped
+            self.recorder.commit(u.last_transition, u.simulation.features.obs)
+        return out
+
+    def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """:meth:`MarketParallelEnv.step_array`, recorded."""
+        record = self._capture()
+        out = self.env.step_array(actions)
+        if record:
+            u = self.env.unwrapped
+            self.recorder.commit(u.last_transition, u.simulation.features.obs)
+        return out
+
+    def close(self) -> Path | None:
+        path = None
+        if not self._closed:
+            self._closed = True
+            if self.recording is not None:
+                self.recording.detach()
+                path = self.recording.path
+            elif self.recorder is not None:
+                path = self.recorder.close()
+        self.env.close()
+        return path
+
+
+def _recording(output: str | Path | None, recording: Recording | None, warmup: int, interval: int, kw: dict[str, Any]) -> Recording:
+    if recording is not None:
+        if output is not None or kw:
+            raise ValueError("give either an output path (and its options) or a shared recording, not both")
+        return recording
+    if output is None:
+        raise ValueError("give the output path of the recording, or recording=Recording(path)")
+    return Recording(output, warmup, interval, **kw)
+
+
+def RecordingWrapper(  # noqa: N802
+    env: Any,
+    output: str | Path | None = None,
+    warmup: int = 100,
+    interval: int = 1,
+    recording: Recording | None = None,
+    **kw: Any,
+) -> Any:
+    """Record a ``MarketEnv`` or a ``parallel_env()`` episode after episode into one file.
+
+    Rows are those of a headless recording (one per recorded tick per learner, see
+    README "Recording conventions") plus ``episode`` (the env's episode number from 0)
+    and ``env_index`` (which env of the :class:`Recording` wrote it; 0 alone), in the
+    order they were recorded.
 
     Args:
         env: A :class:`MarketEnv` (possibly wrapped) or a :class:`MarketParallelEnv`.
-        output: Parquet file (written to a temporary name, moved into place by ``close``).
-        warmup: First market tick recorded.
+        output: Parquet file (written to a temporary name, moved into place when the
+            last env closes); or pass ``recording``.
+        warmup: First market tick recorded in each episode.
         interval: Record ticks ``warmup, warmup + interval, ...``.
+        recording: A :class:`Recording` shared by several envs (a vector env).
         **kw: ``ticks`` (validates ``warmup < ticks``), ``extra_flags`` (metadata),
             ``row_group_size``, ``inputs`` (files the output must not replace).
 
     Returns:
-        A Gymnasium wrapper or a PettingZoo-style parallel wrapper; ``close()`` finishes
-        the file.
+        A ``gym.Wrapper`` or a PettingZoo ``BaseParallelWrapper``.
     """
     if isinstance(env, gym.Env):
-        return GymRecordingWrapper(env, output, warmup, interval, **kw)
-    return ParallelRecordingWrapper(env, output, warmup, interval, **kw)
+        return GymRecordingWrapper(env, output, warmup, interval, recording, **kw)
+    return ParallelRecordingWrapper(env, output, warmup, interval, True, recording, **kw)

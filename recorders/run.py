@@ -133,7 +133,7 @@ def _record(
     market_output: str | Path | None = None,
 ) -> int:
     ticks = cfg.simulation.ticks
-    env = MarketParallelEnv(cfg, max_cycles=ticks)
+    env = MarketParallelEnv(cfg, learners="all", observation="raw", warmup_ticks=0, max_cycles=ticks)
     rec = ParallelRecordingWrapper(
         env,
         output,

@@ -329,3 +329,22 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+TRAINING_COLUMNS: list[str] = ["episode", "env_index"]
+"""Columns a recording made by a wrapper during training ends with: the episode number of
+its env (0, 1, ...) and the env's index among the envs writing the same file (0 alone)."""
+
+TRAINING_TYPES: dict[str, pa.DataType] = {"episode": pa.uint32(), "env_index": pa.uint16()}
+
+
+def with_training_columns(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with :data:`TRAINING_COLUMNS` appended (metadata kept)."""
+    for name in TRAINING_COLUMNS:
+        schema = schema.append(pa.field(name, TRAINING_TYPES[name], nullable=False))
+    return schema
+
+
+def is_training_schema(schema: pa.Schema) -> bool:
+    """Whether a recording's schema carries the :data:`TRAINING_COLUMNS`."""
+    return all(name in schema.names for name in TRAINING_COLUMNS)

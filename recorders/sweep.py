@@ -301,7 +301,7 @@ def record_partition(spec: RunSpec, on_ticks: Callable[[int], None] | None = Non
     flags = {"config_name": spec.config_name, "command": "marketenv --headless-record --seeds"}
     rec = market = None
     try:
-        env = MarketParallelEnv(cfg, max_cycles=ticks)
+        env = MarketParallelEnv(cfg, learners="all", observation="raw", warmup_ticks=0, max_cycles=ticks)
         rec = ParallelRecordingWrapper(
             env, spec.path, warmup=spec.warmup, interval=spec.interval, ticks=ticks, extra_flags=flags
         )

@@ -75,7 +75,8 @@ def test_registered_and_spaces(small_cfg: Config) -> None:
     env = make(small_cfg)
     u = env.unwrapped
     assert isinstance(u, MarketEnv)
-    assert env.observation_space == gym.spaces.Box(-np.inf, np.inf, (45,), np.float32)
+    assert env.observation_space == gym.spaces.Box(-10.0, 10.0, (45,), np.float32)  # scaled by default
+    assert make(small_cfg, observation="raw").observation_space == gym.spaces.Box(-np.inf, np.inf, (45,), np.float32)
     assert env.action_space == gym.spaces.Discrete(3)
     assert u.feature_names == FEATURE_NAMES and len(u.feature_names) == 45
     obs, info = env.reset(seed=0)

@@ -194,7 +194,7 @@ def test_keyboard_interrupt_while_joining_the_writer(tmp_path: Path, reference: 
     from recorders.recording_wrapper import ParallelRecordingWrapper
 
     out = tmp_path / "lib.parquet"
-    env = MarketParallelEnv(tiny_config(), max_cycles=TICKS)
+    env = MarketParallelEnv(tiny_config(), learners="all", observation="raw", warmup_ticks=0, max_cycles=TICKS)
     rec = ParallelRecordingWrapper(env, out, warmup=WARMUP, ticks=TICKS)
     rec.reset(seed=7)
     sim = env.simulation
@@ -223,7 +223,7 @@ def test_interrupted_flush_writes_each_row_once(tmp_path: Path, reference: pa.Ta
     from recorders.recording_wrapper import ParallelRecordingWrapper
 
     out = tmp_path / "dup.parquet"
-    env = MarketParallelEnv(tiny_config(), max_cycles=TICKS)
+    env = MarketParallelEnv(tiny_config(), learners="all", observation="raw", warmup_ticks=0, max_cycles=TICKS)
     rec = ParallelRecordingWrapper(env, out, warmup=WARMUP, ticks=TICKS, row_group_size=96)
     rec.reset(seed=7)
     writer = rec.recorder.writer

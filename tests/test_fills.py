@@ -48,7 +48,7 @@ def _expected(trades: list, fee_bps: float) -> dict[int, dict[str, int]]:
 
 def _record(cfg: Config, path: Path) -> dict[int, list]:
     """Record a short run; return each tick's trades."""
-    env = MarketParallelEnv(cfg, max_cycles=cfg.simulation.ticks)
+    env = MarketParallelEnv(cfg, learners="all", observation="raw", warmup_ticks=0, max_cycles=cfg.simulation.ticks)
     rec = ParallelRecordingWrapper(env, path, warmup=WARMUP, interval=1, ticks=cfg.simulation.ticks)
     rec.reset(seed=cfg.simulation.seed)
     sim = env.simulation
@@ -130,14 +130,14 @@ def test_two_sided_rows_are_exact_not_net(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["quick", "multi_symbol"])
 def test_env_infos_use_the_same_fill_fields(name: str) -> None:
     cfg = load_config(CONFIGS / f"{name}.toml").with_overrides(ticks=80)
-    env = MarketParallelEnv(cfg, max_cycles=80)
-    obs, _ = env.reset(seed=3)
-    policies = env.rule_based_policies()
+    env = MarketParallelEnv(cfg, learners=2, max_cycles=80)  # two learners trading among the crowd
+    env.reset(seed=3)
     ids = env.agent_name_mapping
+    rng = np.random.default_rng(0)
     checked = 0
     for _ in range(60):
-        actions = {a: policies[a].predict(obs[a])[0] for a in env.agents}
-        obs, _r, _te, _tr, infos = env.step(actions)
+        actions = {a: int(rng.integers(0, 3)) for a in env.agents}
+        _obs, _r, _te, _tr, infos = env.step(actions)
         exp = _expected(env.last_trades, cfg.market.fee_bps)
         for a, info in infos.items():
             e = exp.get(ids[a], {})

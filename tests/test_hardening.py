@@ -206,7 +206,7 @@ def test_zero_cash_long_agents_trade_identically_headless_and_recorded(tmp_path:
     sim = Simulation(cfg)
     sim.run(300)
     headless = sim.market.total_trades
-    env = MarketParallelEnv(cfg, max_cycles=300)
+    env = MarketParallelEnv(cfg, learners="all", observation="raw", warmup_ticks=0, max_cycles=300)
     env.reset(seed=4)
     s = env.simulation
     for _ in range(300):
@@ -471,7 +471,7 @@ def test_long_values_are_echoed_short(capsys: pytest.CaptureFixture[str]) -> Non
 def test_ragged_parallel_actions() -> None:
     from marketenv.parallel_env import parallel_env
 
-    env = parallel_env(max_cycles=5)
+    env = parallel_env(learners="all", max_cycles=5)
     env.reset(seed=1)
     a = env.agents[0]
     with pytest.raises(InvalidActionError, match="ragged"):

@@ -35,7 +35,7 @@ def _depth_from_orders(market, symbol: int) -> tuple[list, list]:
 @pytest.mark.parametrize("name", ["quick", "multi_symbol"])
 def test_market_rows_match_the_orders_trades_and_agent_rows(name: str, tmp_path: Path) -> None:
     cfg = load_config(name).with_overrides(ticks=TICKS)
-    env = MarketParallelEnv(cfg, max_cycles=TICKS)
+    env = MarketParallelEnv(cfg, learners="all", observation="raw", warmup_ticks=0, max_cycles=TICKS)
     rec = ParallelRecordingWrapper(env, tmp_path / "agents.parquet", warmup=WARMUP, ticks=TICKS)
     rec.reset(seed=5)
     sim = env.simulation

@@ -29,8 +29,8 @@ def test_consumption_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_parallel_env_example_runs() -> None:
-    block = next(b for b in readme_python_blocks() if "parallel_env()" in b)
-    block = block.replace("parallel_env()", "parallel_env(max_cycles=50)")
+    block = next(b for b in readme_python_blocks() if "parallel_env(learners=4)" in b)
+    block = block.replace("parallel_env(learners=4)", "parallel_env(learners=4, max_cycles=50)")
     ns: dict = {}
     exec(compile(block, "README.md", "exec"), ns)
     assert ns["env"].agents == []
@@ -52,3 +52,66 @@ def test_python_recording_example_runs(
         assert t.num_rows == 400 * 50
         assert sorted(set(t.column("tick").to_pylist())) == list(range(100, 500))
     assert not tables[0].column("f_mid_price").equals(tables[1].column("f_mid_price"))
+
+
+def _block(marker: str) -> str:
+    return next(b for b in readme_python_blocks() if marker in b)
+
+
+def _one_thread() -> None:
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+
+
+def test_sb3_snippet_runs() -> None:
+    pytest.importorskip("stable_baselines3")
+    _one_thread()
+    ns: dict = {}
+    exec(compile(_block('make_vec_env("marketenv/Market-v0", n_envs=4'), "README.md", "exec"), ns)
+    assert ns["model"].num_timesteps >= 1024
+    assert ns["vec"].observation_space.shape == (45,)
+
+
+def test_supersuit_snippet_runs() -> None:
+    pytest.importorskip("supersuit")
+    pytest.importorskip("stable_baselines3")
+    _one_thread()
+    ns: dict = {}
+    exec(compile(_block("pettingzoo_env_to_vec_env_v1"), "README.md", "exec"), ns)
+    assert ns["vec"].num_envs == 8 and ns["model"].num_timesteps >= 1024
+
+
+def test_rllib_snippet_runs() -> None:
+    pytest.importorskip("ray.rllib")
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        ns: dict = {}
+        exec(compile(_block("ParallelPettingZooEnv"), "README.md", "exec"), ns)
+    finally:
+        ray.shutdown()
+
+
+def test_recording_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("stable_baselines3")
+    minari = pytest.importorskip("minari")
+    import pyarrow.parquet as pq
+
+    _one_thread()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    exec(compile(_block("ppo_training.parquet"), "README.md", "exec"), {})
+    one = pq.read_table(tmp_path / "episodes.parquet")
+    assert one.num_rows == 600
+    assert sorted(set(one.column("episode").to_pylist())) == [0, 1, 2]
+    vec = pq.read_table(tmp_path / "ppo_training.parquet")
+    assert vec.num_rows == 256
+    assert sorted(set(vec.column("env_index").to_pylist())) == [0, 1]
+    assert minari.load_dataset("marketenv/random-v0").total_episodes == 3
+
+
+def test_execution_snippet_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    exec(compile(_block('gym.make("marketenv/Execution-v0"'), "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("shortfall ") and "400 shares at" in out

@@ -85,24 +85,24 @@ def test_ppo_limit_mode_smoke(small_cfg: Config) -> None:
 
 def test_trained_model_and_rule_based_policy_share_predict(trained: tuple[PPO, gym.Env], small_cfg: Config) -> None:
     model, _ = trained
-    penv = marketenv.parallel_env(config=small_cfg, warmup_ticks=100, max_cycles=20)
+    penv = marketenv.parallel_env(config=small_cfg, learners=["NoiseTrader_00", "NoiseTrader_01"], max_cycles=20)
     obs, _ = penv.reset(seed=0)
     policies = penv.rule_based_policies()
-    learner = MarketEnv(small_cfg, agent="NoiseTrader_00")  # maps the model's actions to orders
+    raw = penv.simulation.features.obs  # the rule-based policies read raw features
     # Same protocol: predict(one observation) -> (action, state).
-    for policy in (model, policies["NoiseTrader_01"]):
+    for policy, o in ((model, obs["NoiseTrader_00"]), (policies["NoiseTrader_01"], raw[3])):
         assert isinstance(policy, Policy)
-        out = policy.predict(obs["NoiseTrader_00"], state=None, episode_start=None, deterministic=True)
+        out = policy.predict(o, state=None, episode_start=None, deterministic=True)
         assert isinstance(out, tuple) and len(out) == 2 and out[1] is None
         assert isinstance(out[0], np.ndarray)
-    # Same order action once the model's action goes through the env it was trained on.
-    rule_action = policies["NoiseTrader_01"].predict(obs["NoiseTrader_01"])[0]
-    model_action = learner.order_action(model.predict(obs["NoiseTrader_00"].astype(np.float32))[0])
+    # The rule-based action is an order action; the model's becomes one through the env's codec.
+    rule_action = policies["NoiseTrader_01"].predict(raw[3])[0]
+    model_action = penv.codec.order(model.predict(obs["NoiseTrader_00"])[0], "NoiseTrader_00")
     assert model_action.shape == rule_action.shape == (2, 3)
     assert model_action.dtype == rule_action.dtype == np.int64
-    # So the model can drive one agent of the parallel env next to the rule-based crowd.
-    for _ in range(20):
-        actions = {a: policies[a].predict(obs[a])[0] for a in penv.agents if a != "NoiseTrader_00"}
-        actions["NoiseTrader_00"] = learner.order_action(model.predict(obs["NoiseTrader_00"].astype(np.float32))[0])
-        obs, *_ = penv.step(actions)
+    # A model trained on MarketEnv drives learners of the parallel env as it is (same spaces).
+    assert penv.action_space("NoiseTrader_00") == MarketEnv(small_cfg).action_space
+    while penv.agents:
+        obs, rewards, *_ = penv.step({a: model.predict(obs[a], deterministic=True)[0] for a in penv.agents})
+        assert all(np.isfinite(r) for r in rewards.values())
     assert penv.agents == []
