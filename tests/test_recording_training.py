@@ -54,6 +54,10 @@ def test_gym_wrapper_records_many_episodes_into_one_file(small_cfg: Config, tmp_
     feats = np.column_stack([t.column(c).to_numpy() for c in FEATS])
     np.testing.assert_allclose(feats, np.stack(expect_obs), rtol=1e-6)  # the raw obs were float32
     assert check_recording(out).ok, check_recording(out).format()
+    from marketenv.report import ReportInputError, from_recording
+
+    with pytest.raises(ReportInputError, match="3 episodes"):  # the report needs one continuous run
+        from_recording(out)
 
 
 def test_sb3_training_records_every_env_of_a_vector_env(small_cfg: Config, tmp_path: Path) -> None:

@@ -138,6 +138,14 @@ def from_recording(path: str | Path) -> MarketSeries:
     missing = sorted(need - names)
     if missing:
         raise ReportInputError(f"{path}: not a marketenv recording (missing columns {', '.join(missing[:3])})")
+    if "episode" in names or "env_index" in names:
+        runs = pf.read(columns=[c for c in ("episode", "env_index") if c in names])
+        distinct = {tuple(r.values()) for r in runs.to_pylist()}
+        if len(distinct) > 1:
+            raise ReportInputError(
+                f"{path}: a training recording with {len(distinct)} episodes; the report measures one "
+                "continuous run (record one episode, or run a fresh simulation from the config)"
+            )
     cols = ["tick", "agent_id", "symbol", *(f"f_{n}" for n in MARKET_FEATURES)]
     table = pf.read(columns=cols)
     symbols = tuple(sorted(pc.unique(table["symbol"]).to_pylist()))
