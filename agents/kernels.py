@@ -142,7 +142,7 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
         ref = math.floor(mid2 / 2.0)  # the market's reference price, floor(mid)
         odd = int(mid2 - 2.0 * ref)  # 1 when the mid is on a half tick
         if k == MARKET_MAKER:
-            _maker(row, ui, p, pos, mid, o)
+            _maker(row, ui, p, pos, mid, ref, o)
         elif k == NOISE:
             _noise(row, ui, p, pos, odd, o)
         else:
@@ -164,7 +164,9 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
 
 
 @nb.njit(cache=True, inline="always")
-def _maker(row: np.ndarray, ui: np.ndarray, p: np.ndarray, pos: float, mid: float, o: np.ndarray) -> None:
+def _maker(
+    row: np.ndarray, ui: np.ndarray, p: np.ndarray, pos: float, mid: float, ref: float, o: np.ndarray
+) -> None:
     """Two-sided quotes around ``mid + fair_weight * (fair - mid)``, skewed by inventory.
 
     The centre (ticks) moves ``-inventory_skew * position / limit``, is rounded to the
@@ -182,7 +184,6 @@ def _maker(row: np.ndarray, ui: np.ndarray, p: np.ndarray, pos: float, mid: floa
     if p[MM_VOL_WIDEN] > 0 and math.isfinite(atr):
         half += p[MM_VOL_WIDEN] * atr * 100.0
     c = math.floor(2.0 * center + 0.5) / 2.0
-    ref = math.floor(math.floor(mid * 200.0 + 0.5) / 2.0)
     bid = max(math.floor(c - half), 1.0)
     ask = max(math.ceil(c + half), bid + 1.0)
     buy = min(max(lim - pos, 0.0), p[MM_SIZE])

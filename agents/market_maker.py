@@ -39,6 +39,7 @@ class MarketMakerParams:
     peg: bool = True
 
     def validate(self, where: str) -> None:
+        from marketenv.config import require_in
         from marketenv.errors import ConfigError
 
         if self.half_spread_ticks < 0.5:
@@ -47,14 +48,11 @@ class MarketMakerParams:
             raise ConfigError(f"{where}.jitter must be >= 0 (got {self.jitter})")
         if self.quote_size < 1:
             raise ConfigError(f"{where}.quote_size must be >= 1 (got {self.quote_size})")
-        if not 0 <= self.fair_weight <= 1:
-            raise ConfigError(f"{where}.fair_weight must be in [0, 1] (got {self.fair_weight})")
+        require_in(self.fair_weight, 0, 1, f"{where}.fair_weight")
         if self.inventory_skew < 0:
             raise ConfigError(f"{where}.inventory_skew must be >= 0 (got {self.inventory_skew})")
-        if not 0 <= self.refresh <= 1:
-            raise ConfigError(f"{where}.refresh must be in [0, 1] (got {self.refresh})")
-        if not 0 <= self.vol_widening <= 100:
-            raise ConfigError(f"{where}.vol_widening must be in [0, 100] (got {self.vol_widening})")
+        require_in(self.refresh, 0, 1, f"{where}.refresh")
+        require_in(self.vol_widening, 0, 100, f"{where}.vol_widening")
 
 
 class MarketMaker(Strategy):

@@ -48,24 +48,18 @@ class NoiseParams:
     vol_ref_ticks: float = 1.0
 
     def validate(self, where: str) -> None:
+        from marketenv.config import require_in
         from marketenv.errors import ConfigError
 
-        if not 0 <= self.activity <= 1:
-            raise ConfigError(f"{where}.activity must be in [0, 1] (got {self.activity})")
+        require_in(self.activity, 0, 1, f"{where}.activity")
         if self.quantity < 1:
             raise ConfigError(f"{where}.quantity must be >= 1 (got {self.quantity})")
-        if not 0 <= self.market_prob <= 1:
-            raise ConfigError(f"{where}.market_prob must be in [0, 1] (got {self.market_prob})")
-        if not 0 <= self.max_offset_ticks <= 1000:
-            raise ConfigError(f"{where}.max_offset_ticks must be in [0, 1000] (got {self.max_offset_ticks})")
-        if not 0 <= self.cross_ticks <= 1000:
-            raise ConfigError(f"{where}.cross_ticks must be in [0, 1000] (got {self.cross_ticks})")
-        if not 0 <= self.size_tail <= 100:
-            raise ConfigError(f"{where}.size_tail must be in [0, 100] (got {self.size_tail})")
-        if not 0 <= self.news_attention <= 100:
-            raise ConfigError(f"{where}.news_attention must be in [0, 100] (got {self.news_attention})")
-        if not 0 <= self.vol_feedback <= 10:
-            raise ConfigError(f"{where}.vol_feedback must be in [0, 10] (got {self.vol_feedback})")
+        require_in(self.market_prob, 0, 1, f"{where}.market_prob")
+        require_in(self.max_offset_ticks, 0, 1000, f"{where}.max_offset_ticks")
+        require_in(self.cross_ticks, 0, 1000, f"{where}.cross_ticks")
+        require_in(self.size_tail, 0, 100, f"{where}.size_tail")
+        require_in(self.news_attention, 0, 100, f"{where}.news_attention")
+        require_in(self.vol_feedback, 0, 10, f"{where}.vol_feedback")
         if not 0 < self.vol_ref_ticks <= 10_000:
             raise ConfigError(f"{where}.vol_ref_ticks must be in (0, 10000] (got {self.vol_ref_ticks})")
 

@@ -42,10 +42,10 @@ class SignalParams:
     aggression_ticks: int = 2
 
     def validate(self, where: str) -> None:
+        from marketenv.config import require_in
         from marketenv.errors import ConfigError
 
-        if not 0 <= self.activity <= 1:
-            raise ConfigError(f"{where}.activity must be in [0, 1] (got {self.activity})")
+        require_in(self.activity, 0, 1, f"{where}.activity")
         if self.quantity < 1:
             raise ConfigError(f"{where}.quantity must be >= 1 (got {self.quantity})")
         if self.max_position < 0:
@@ -247,10 +247,9 @@ class ValueParams(SignalParams):
     def validate(self, where: str) -> None:
         super().validate(where)
         _require_non_negative(self.threshold_pct, f"{where}.threshold_pct")
-        from marketenv.errors import ConfigError
+        from marketenv.config import require_in
 
-        if not 0 <= self.value_noise <= 0.5:
-            raise ConfigError(f"{where}.value_noise must be in [0, 0.5] (got {self.value_noise})")
+        require_in(self.value_noise, 0, 0.5, f"{where}.value_noise")
 
 
 class ValueTrader(SignalStrategy):

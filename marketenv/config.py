@@ -126,14 +126,9 @@ class FundamentalsConfig:
     factor_share: float = 0.4
 
     def validate(self, where: str) -> None:
-        _require(0 <= self.vol_of_vol <= 2, f"{where}.vol_of_vol must be in [0, 2] (got {self.vol_of_vol})")
-        _require(
-            1 <= self.vol_half_life <= 10**9,
-            f"{where}.vol_half_life must be in [1, 1e9] ticks (got {self.vol_half_life})",
-        )
-        _require(
-            0 <= self.factor_share <= 1, f"{where}.factor_share must be in [0, 1] (got {self.factor_share})"
-        )
+        require_in(self.vol_of_vol, 0, 2, f"{where}.vol_of_vol")
+        require_in(self.vol_half_life, 1, MAX_TICKS, f"{where}.vol_half_life")
+        require_in(self.factor_share, 0, 1, f"{where}.factor_share")
 
 
 @dataclass(frozen=True)
@@ -168,7 +163,7 @@ class NewsConfig:
     attention: float = 1.5
 
     def validate(self, where: str) -> None:
-        _require(0 <= self.rate <= 1, f"{where}.rate must be in [0, 1] (got {self.rate})")
+        require_in(self.rate, 0, 1, f"{where}.rate")
         _require_range(self.min_duration, 1, MAX_TICKS, f"{where}.min_duration")
         _require_range(self.max_duration, 1, MAX_TICKS, f"{where}.max_duration")
         _require(
@@ -176,12 +171,12 @@ class NewsConfig:
             f"{where}.max_duration must be in [min_duration, 1e9] (got {self.max_duration}, "
             f"min_duration {self.min_duration})",
         )
-        _require(0 <= self.impact <= 0.5, f"{where}.impact must be in [0, 0.5] (got {self.impact})")
+        require_in(self.impact, 0, 0.5, f"{where}.impact")
         _require(2 < self.jump_tail <= 1000, f"{where}.jump_tail must be in (2, 1000] (got {self.jump_tail})")
         _require(
             0 < self.duration_tail <= 100, f"{where}.duration_tail must be in (0, 100] (got {self.duration_tail})"
         )
-        _require(0 <= self.attention <= 20, f"{where}.attention must be in [0, 20] (got {self.attention})")
+        require_in(self.attention, 0, 20, f"{where}.attention")
 
 
 @dataclass(frozen=True)
@@ -229,9 +224,7 @@ class SymbolConfig:
         if self.initial_price is not None:
             _require_range(self.initial_price, 0.01, MAX_PRICE, f"{where}.initial_price")
             _require_cents(self.initial_price, f"{where}.initial_price")
-        _require(
-            0 <= self.volatility <= 5, f"{where}.volatility must be in [0, 5] per year (got {self.volatility})"
-        )
+        require_in(self.volatility, 0, 5, f"{where}.volatility")  # per year
         try:
             fv = self.base_fair_value()
         except (OverflowError, ZeroDivisionError):
@@ -397,6 +390,16 @@ _MAX_CONFIG_CHARS = 1_000_000
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def require_in(value: float, lo: float, hi: float, key: str) -> None:
+    """Raise :class:`ConfigError` unless ``lo <= value <= hi`` (NaN fails), naming ``key``.
+
+    The one range check of config tables and strategy parameters alike; the message is
+    ``"{key} must be in [lo, hi] (got value)"``.
+    """
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key} must be in [{lo:g}, {hi:g}] (got {_brief(value)})")
 
 
 def _require_range(value: float, lo: float, hi: float, key: str) -> None:
