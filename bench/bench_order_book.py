@@ -1,4 +1,4 @@
-"""Per-operation costs of :class:`marketenv.order_book.OrderBook`, in microseconds.
+"""Per-operation costs of :class:`marketenv.reference.order_book.OrderBook`, in microseconds.
 
 Run with ``python bench/bench_order_book.py [--n N] [--repeat R] [--seed S]``. Every figure
 is the best of ``R`` runs of ``N`` operations on a realistic book (10 levels a side, 2-3
@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from marketenv.order_book import OrderBook
+from marketenv.reference.order_book import OrderBook
 from marketenv.types import BUY, SELL, OrderKind, Trade
 
 LIMIT = int(OrderKind.LIMIT)

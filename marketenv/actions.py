@@ -29,13 +29,15 @@ encoded by their lean (the exact rule is :func:`encode_action`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from marketenv.market import Market
 from marketenv.types import TICKS_PER_UNIT, OrderKind, OrderStatus
+
+if TYPE_CHECKING:
+    from marketenv.market import Market
 
 NONE, LIMIT, IOC, MARKET, CANCEL, PEG = 0, 1, 2, 3, 4, 5
 N_TYPES = 6
@@ -168,3 +170,64 @@ def encode_action(outcome: ActionOutcome) -> tuple[int, float, float]:
         p = outcome.sell_price
         return -1, gross, (p / TICKS_PER_UNIT) if p > 0 else float("nan")
     return 0, gross, float("nan")
+
+
+class OutcomeArray(Sequence[ActionOutcome]):
+    """Every agent's :class:`ActionOutcome` of one tick, held as one integer array.
+
+    Indexing builds the :class:`ActionOutcome` of one agent (``NO_OUTCOME`` for an agent
+    that did not act); :attr:`status` and :meth:`encoded` work on all agents at once.
+
+    Args:
+        table: ``(n_agents, N_OUTCOME)`` int64, columns ``O_*`` of
+            :mod:`marketenv.engine.layout` (kept, not copied).
+        reason: Formats a side's rejection from its reason code and four values.
+    """
+
+    def __init__(self, table: np.ndarray, reason: Callable[[int, Sequence[int]], str]) -> None:
+        self.table = table
+        self._reason = reason
+
+    def __len__(self) -> int:
+        return self.table.shape[0]
+
+    def __getitem__(self, i: int) -> ActionOutcome:  # type: ignore[override]
+        from marketenv.engine import layout as L
+
+        r = self.table[i].tolist()
+        if not r[L.O_ACTED]:
+            return NO_OUTCOME
+        reasons = []
+        if r[L.O_REJ_BUY]:
+            reasons.append("buy rejected: " + self._reason(r[L.O_REJ_BUY], r[L.O_RB1:L.O_RB1 + 4]))
+        if r[L.O_REJ_SELL]:
+            reasons.append("sell rejected: " + self._reason(r[L.O_REJ_SELL], r[L.O_RS1:L.O_RS1 + 4]))
+        return ActionOutcome(
+            r[L.O_PLACED_BUY], r[L.O_PLACED_SELL], r[L.O_PRICE_BUY], r[L.O_PRICE_SELL],
+            r[L.O_STATUS_BUY], r[L.O_STATUS_SELL], "; ".join(reasons), r[L.O_MID2],
+        )
+
+    @property
+    def status(self) -> np.ndarray:
+        """Per agent, the buy order's status, else the sell order's (-1 if neither)."""
+        from marketenv.engine import layout as L
+
+        b = self.table[:, L.O_STATUS_BUY]
+        return np.where(b != -1, b, self.table[:, L.O_STATUS_SELL])
+
+    def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(action int8, action_quantity, action_price)`` per agent, the rule of :func:`encode_action`."""
+        from marketenv.engine import layout as L
+
+        t = self.table
+        pb, ps = t[:, L.O_PLACED_BUY], t[:, L.O_PLACED_SELL]
+        bp, sp = t[:, L.O_PRICE_BUY], t[:, L.O_PRICE_SELL]
+        net = np.sign(pb - ps)
+        quote = (net == 0) & (pb != 0) & (bp > 0) & (sp > 0)
+        net = np.where(quote, np.sign(bp + sp - t[:, L.O_MID2]), net)
+        price = np.where(net > 0, bp, np.where(net < 0, sp, 0))
+        return (
+            net.astype(np.int8),
+            (pb + ps).astype(np.float64),
+            np.where(price > 0, price / TICKS_PER_UNIT, np.nan),
+        )

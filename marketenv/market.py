@@ -1,5 +1,10 @@
 """The market core: order books, clock, exact accounts, fundamentals and news.
 
+The books and accounts live in the compiled engine (:mod:`marketenv.engine`: preallocated
+integer arrays and numba kernels, no Python object per order); :class:`Market` is its
+Python face. :class:`marketenv.reference.market.ReferenceMarket` implements the same
+rules in plain Python and is the oracle of the differential tests.
+
 :class:`Market` is pure: it takes orders and returns fills and state. It knows agents only
 as integer slots with accounts; it holds no reference to policies or environments.
 
@@ -28,7 +33,7 @@ Order checks (a failing order is rejected, never altered; the reason is returned
 * position limit: ``position + open buys + quantity <= position_limit`` for buys and
   ``position - open sells - quantity >= -position_limit`` (``>= 0`` without shorting);
 * cash: a buy needs free cash (cash minus what its resting buys have reserved) for what
-  it would pay: the exact cost of the part that fills now (from :meth:`OrderBook.sweep`)
+  it would pay: the exact cost of the part that fills now (skipping its own resting orders)
   plus, for a resting remainder, ``remainder * price`` plus fees. Every order also needs
   free cash for its own fees.
 
@@ -43,31 +48,26 @@ tick lets a quote pair follow the fair value in half-tick steps of the mid: a ri
 one (if it fails it is dropped) and may trade on arrival; those trades belong to the
 closing tick.
 """
-
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
+from marketenv.actions import OutcomeArray
 from marketenv.config import Config
+from marketenv.engine import kernels as K
+from marketenv.engine import layout as L
 from marketenv.errors import InvalidOrderError
 from marketenv.fundamentals import Fundamentals
 from marketenv.news import NewsEvent, NewsGenerator
-from marketenv.order_book import OrderBook
-from marketenv.types import (
-    TICKS_PER_UNIT,
-    Order,
-    OrderKind,
-    OrderResult,
-    OrderStatus,
-    Trade,
-)
+from marketenv.types import TICKS_PER_UNIT, Order, OrderKind, OrderResult, OrderStatus, Trade
+
+__all__ = ["Book", "Market", "TickStats", "rejection_reason"]
 
 _REJ = int(OrderStatus.REJECTED)
-_RESTING = int(OrderStatus.RESTING)
-_MARKET = int(OrderKind.MARKET)
-_LIMIT = int(OrderKind.LIMIT)
+_KINDS = (int(OrderKind.LIMIT), int(OrderKind.IOC), int(OrderKind.MARKET))
 
 
 class TickStats(NamedTuple):
@@ -80,13 +80,116 @@ class TickStats(NamedTuple):
     low: np.ndarray
 
 
+def rejection_reason(code: int, v: Sequence[int]) -> str:
+    """The human-readable reason of a rejection code and its four values."""
+    if code == L.R_QTY_LOW:
+        return f"quantity {v[0]} must be >= 1"
+    if code == L.R_QTY_HIGH:
+        return f"quantity {v[0]} exceeds max_order_quantity {v[1]}"
+    if code == L.R_PRICE:
+        return f"limit price {v[0]} ticks must be >= 1"
+    if code == L.R_LIMIT_BUY:
+        return f"position limit: position {v[0]} + open buys {v[1]} + {v[2]} > {v[3]}"
+    if code in (L.R_LIMIT_SELL, L.R_NO_SHORT):
+        what = "position limit" if code == L.R_LIMIT_SELL else "short selling not allowed"
+        return f"{what}: position {v[0]} - open sells {v[1]} - {v[2]} < {v[3]}"
+    if code == L.R_CASH:
+        return f"insufficient cash: needs {v[0]} cents, {v[1]} free"
+    return ""
+
+
+class Book:
+    """Read-only view of one symbol's order book in the engine.
+
+    Attributes:
+        symbol: The symbol index.
+    """
+
+    def __init__(self, market: Market, symbol: int) -> None:
+        self._m = market
+        self.symbol = symbol
+
+    def _best(self, si: int) -> int | None:
+        m = self._m
+        n = m._n_levels[self.symbol, si]
+        return None if n == 0 else int(m._levels[self.symbol, si, n - 1, L.L_PRICE])
+
+    def best_bid(self) -> int | None:
+        """Highest bid price in ticks, or ``None`` if there are no bids."""
+        return self._best(0)
+
+    def best_ask(self) -> int | None:
+        """Lowest ask price in ticks, or ``None`` if there are no asks."""
+        return self._best(1)
+
+    def _best_qty(self, si: int) -> int:
+        m = self._m
+        n = m._n_levels[self.symbol, si]
+        return 0 if n == 0 else int(m._levels[self.symbol, si, n - 1, L.L_QTY])
+
+    def best_bid_qty(self) -> int:
+        """Aggregate quantity at the best bid (0 if there are no bids)."""
+        return self._best_qty(0)
+
+    def best_ask_qty(self) -> int:
+        """Aggregate quantity at the best ask (0 if there are no asks)."""
+        return self._best_qty(1)
+
+    def depth(self, levels: int = 5) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """``(bids, asks)``: up to ``levels`` ``(price, quantity)`` per side, best first."""
+        if levels < 1:
+            return [], []
+        m = self._m
+        out = []
+        for si in (0, 1):
+            n = int(m._n_levels[self.symbol, si])
+            rows = m._levels[self.symbol, si, max(0, n - levels) : n][::-1]
+            out.append([(int(p), int(q)) for p, q in rows[:, [L.L_PRICE, L.L_QTY]].tolist()])
+        return out[0], out[1]
+
+    def sweep(self, side: int, quantity: int, limit_price: int | None, agent: int) -> tuple[int, int]:
+        """``(filled_qty, notional)`` an order would get on arrival now (the book is unchanged).
+
+        The agent's own resting orders are skipped: the self-trade rule would cancel them.
+        """
+        if quantity < 1:
+            raise InvalidOrderError(f"order quantity must be >= 1 share, got {quantity!r}")
+        if side not in (1, -1):
+            raise InvalidOrderError(f"order side must be +1 (buy) or -1 (sell), got {side!r}")
+        m = self._m
+        f, n = K.sweep(m._pool, m._levels, m._n_levels, self.symbol, side, quantity,
+                       limit_price is not None, 0 if limit_price is None else limit_price, agent)
+        return int(f), int(n)
+
+    def order_info(self, order_id: int) -> tuple[int, int, int, int] | None:
+        """``(agent, side, price, remaining_qty)`` of a live resting order, else ``None``."""
+        slot = self._m._slot_of(order_id)
+        if slot < 0 or self._m._pool[slot, L.P_SYMBOL] != self.symbol:
+            return None
+        r = self._m._pool[slot]
+        return int(r[L.P_AGENT]), int(r[L.P_SIDE]), int(r[L.P_PRICE]), int(r[L.P_QTY])
+
+    def resting_quantity(self, side: int) -> int:
+        """Total resting quantity of one side: ``BUY`` (+1) bids, ``SELL`` (-1) asks."""
+        if side not in (1, -1):
+            raise InvalidOrderError(f"side must be +1 (buy) or -1 (sell), got {side!r}")
+        return int(self._m._sym[self.symbol, L.Y_BID_TOTAL if side > 0 else L.Y_ASK_TOTAL])
+
+    def __len__(self) -> int:
+        """Number of live resting orders."""
+        return int(self._m._sym[self.symbol, L.Y_ORDERS])
+
+    def __repr__(self) -> str:
+        return f"Book(symbol={self.symbol}, orders={len(self)}, best_bid={self.best_bid()}, best_ask={self.best_ask()})"
+
+
 class Market:
     """Books, accounts and fundamentals of a whole market.
 
     Args:
         config: The validated scenario.
-        agent_symbols: For each agent slot, the symbol index it trades (used only for
-            initial positions); length = number of agents.
+        agent_symbols: For each agent slot, the symbol index it trades (used for initial
+            positions and by :meth:`execute`); length = number of agents.
         rngs: Three generators: agent ordering, fundamentals, news (spawned by the
             caller from one ``SeedSequence``).
     """
@@ -98,69 +201,100 @@ class Market:
         rngs: tuple[np.random.Generator, np.random.Generator, np.random.Generator],
     ) -> None:
         self.config = config
-        self.n_symbols = len(config.symbols)
+        S = self.n_symbols = len(config.symbols)
         self.symbol_names = tuple(s.name for s in config.symbols)
-        n = len(agent_symbols)
-        self.n_agents = n
+        n = self.n_agents = len(agent_symbols)
+        self._agent_symbols = np.ascontiguousarray(agent_symbols, dtype=np.int64)
         self._order_rng, fund_rng, news_rng = rngs
-        self.books = [OrderBook(i) for i in range(self.n_symbols)]
         self.fundamentals = Fundamentals(config.symbols, fund_rng, config.fundamentals)
-        self.news = NewsGenerator(config.news, self.n_symbols, news_rng)
-        self._fee = config.market.fee_centibps
-        self._allow_short = config.market.allow_short
-        self._max_qty = config.market.max_order_quantity
+        self.news = NewsGenerator(config.news, S, news_rng)
+        mk = config.market
 
-        cash: list[int] = []
-        pos: list[int] = [0] * (n * self.n_symbols)
-        limit: list[int] = []
+        self._agent = np.zeros((n, L.N_AGENT), dtype=np.int64)
+        self._acct = np.zeros((n * S, L.N_ACCT), dtype=np.int64)
+        self._acct[:, [L.A_HEAD_BUY, L.A_HEAD_BUY + 1]] = -1
         i = 0
         for g in config.agents:
             for _ in range(g.count):
-                cash.append(g.initial_cash_cents)
-                pos[i * self.n_symbols + int(agent_symbols[i])] = g.initial_position
-                limit.append(g.position_limit)
+                if i < n:
+                    self._agent[i, L.G_CASH] = g.initial_cash_cents
+                    self._agent[i, L.G_LIMIT] = g.position_limit
+                    self._acct[i * S + int(agent_symbols[i]), L.A_POS] = g.initial_position
                 i += 1
         if i != n:
             raise InvalidOrderError(f"agent_symbols has {n} entries but the config has {i} agents")
-        self.cash = cash
-        """Cash per agent, integer cents."""
-        self.position = pos
-        """Positions, flat: ``position[agent * n_symbols + symbol]`` shares."""
-        self.position_limit = limit
-        self.initial_cash = list(cash)
-        self.initial_position = list(pos)
-        self.fees_collected = 0
-        self._open_buy = [0] * (n * self.n_symbols)
-        self._open_sell = [0] * (n * self.n_symbols)
-        self._reserved = [0] * n
-        # order_id -> [agent, symbol, side, price, remaining, reserved_cents]
-        self._orders: dict[int, list[int]] = {}
-        self._resting_ids: list[list[set[int]]] = [
-            [set(), set()] for _ in range(n * self.n_symbols)
-        ]
-        self._next_id = 1
-        # Per symbol: pegged order id -> fair value (ticks) it is pegged at, in time order.
-        self._pegged: list[dict[int, float]] = [{} for _ in range(self.n_symbols)]
-        self.tick = -1
-        self.trades: list[Trade] = []
-        """Trades of the current tick (cleared by :meth:`start_tick`)."""
+        self.initial_cash = self._agent[:, L.G_CASH].copy()
+        """Initial cash per agent, cents."""
+        self.initial_position = self._acct[:, L.A_POS].copy()
+        """Initial positions, flat like :attr:`position`."""
+
+        cap = max(64, 4 * n)
+        self._pool = np.zeros((cap, L.N_POOL), dtype=np.int64)
+        self._pool[:, L.P_ID] = -1
+        self._anchor = np.zeros(cap)
+        self._free = np.arange(cap - 1, -1, -1, dtype=np.int64)  # a stack: slot 0 is used first
+        self._levels = np.zeros((S, 2, cap, L.N_LEVEL), dtype=np.int64)
+        self._n_levels = np.zeros((S, 2), dtype=np.int64)
+        self._trades = np.zeros((256, L.N_TRADE), dtype=np.int64)
+        self._out = np.zeros((n, L.N_OUTCOME), dtype=np.int64)
+        self._rej = np.zeros(5, dtype=np.int64)
+
+        sc = self._sc = np.zeros(L.N_SCALARS, dtype=np.int64)
+        sc[L.S_TICK] = -1
+        sc[L.S_NEXT_ID] = 1
+        sc[L.S_FEE_RATE] = mk.fee_centibps
+        sc[L.S_ALLOW_SHORT] = int(bool(mk.allow_short))
+        sc[L.S_MAX_QTY] = mk.max_order_quantity
+        sc[L.S_N_SYMBOLS] = S
+        sc[L.S_N_FREE] = cap
 
         fv = self.fundamentals.fair_value_ticks()
-        ref = [
-            round(s.initial_price * TICKS_PER_UNIT) if s.initial_price is not None else int(fv[k])
-            for k, s in enumerate(config.symbols)
-        ]
-        self._ref = [max(1, r) for r in ref]
-        self._mid2 = [2 * r for r in self._ref]  # twice the mid, so half-ticks stay integer
-        self._spread = [0] * self.n_symbols
-        self._sym_trades = [0] * self.n_symbols
-        self._sym_volume = [0] * self.n_symbols
-        self._sym_high = list(self._ref)
-        self._sym_low = list(self._ref)
-        self.total_trades = 0
-        self.total_volume = 0
+        sym = self._sym = np.zeros((S, L.N_SYM), dtype=np.int64)
+        sym[:, [L.Y_PEG_HEAD, L.Y_PEG_TAIL]] = -1
+        for k, s in enumerate(config.symbols):
+            ref = round(s.initial_price * TICKS_PER_UNIT) if s.initial_price is not None else int(fv[k])
+            ref = max(1, ref)
+            sym[k, L.Y_REF] = ref
+            sym[k, L.Y_MID2] = 2 * ref
+            sym[k, L.Y_HIGH] = ref
+            sym[k, L.Y_LOW] = ref
+        self.books = [Book(self, s) for s in range(S)]
+        """One read-only :class:`Book` view per symbol."""
+
+    # ----------------------------------------------------------------- engine plumbing
+    def _state(self) -> tuple[np.ndarray, ...]:
+        return (self._pool, self._anchor, self._levels, self._n_levels, self._sym, self._acct,
+                self._agent, self._free, self._sc, self._trades)
+
+    def _grow_pool(self) -> None:
+        """Double the order capacity (slots, levels); live orders keep their slots."""
+        cap = self._pool.shape[0]
+        pool = np.zeros((2 * cap, L.N_POOL), dtype=np.int64)
+        pool[:cap] = self._pool
+        pool[cap:, L.P_ID] = -1
+        anchor = np.zeros(2 * cap)
+        anchor[:cap] = self._anchor
+        nf = int(self._sc[L.S_N_FREE])
+        free = np.empty(2 * cap, dtype=np.int64)
+        free[: cap] = np.arange(2 * cap - 1, cap - 1, -1)
+        free[cap : cap + nf] = self._free[:nf]
+        levels = np.zeros((self.n_symbols, 2, 2 * cap, L.N_LEVEL), dtype=np.int64)
+        levels[:, :, :cap] = self._levels
+        self._pool, self._anchor, self._free, self._levels = pool, anchor, free, levels
+        self._sc[L.S_N_FREE] = nf + cap
+
+    def _slot_of(self, order_id: int) -> int:
+        if order_id < 1:
+            return -1
+        hit = np.flatnonzero(self._pool[:, L.P_ID] == order_id)
+        return int(hit[0]) if hit.size else -1
 
     # ----------------------------------------------------------------- clock
+    @property
+    def tick(self) -> int:
+        """The current tick (-1 before the first :meth:`start_tick`)."""
+        return int(self._sc[L.S_TICK])
+
     def start_tick(self) -> int:
         """Advance the clock to the next tick and start its statistics. Returns the new tick.
 
@@ -168,76 +302,31 @@ class Market:
         tick (:meth:`end_tick`), so the state at the start of tick ``t`` is exactly the
         state after tick ``t - 1``.
         """
-        self.tick += 1
-        self.trades = []
-        n = self.n_symbols
-        self._sym_trades = [0] * n
-        self._sym_volume = [0] * n
-        # The bar starts at the previous mid, rounded outwards to whole ticks.
-        self._sym_high = [(m + 1) // 2 for m in self._mid2]
-        self._sym_low = [m // 2 for m in self._mid2]
-        return self.tick
-
-    def _publish_next(self) -> None:
-        """Publish the next tick's news and fair values and move pegged orders with them."""
-        jumps = self.news.step()
-        fair = self.fundamentals.step(jumps, self.news.attention)
-        for s in range(self.n_symbols):
-            if self._pegged[s]:
-                self._move_pegged(s, float(fair[s]) * TICKS_PER_UNIT)
-
-    def _move_pegged(self, symbol: int, fair_ticks: float) -> None:
-        """Re-place the symbol's pegged orders that the fair value moved by a whole tick."""
-        pegged = self._pegged[symbol]
-        orders = self._orders
-        moves: list[tuple[int, int, float]] = []
-        for oid, f0 in list(pegged.items()):
-            rec = orders.get(oid)
-            if rec is None:
-                del pegged[oid]
-                continue
-            k = round(fair_ticks - f0 - 0.25 * rec[2])
-            if k:
-                moves.append((oid, k, f0))
-        if not moves:
-            return
-        # Orders moving away from the other side first (asks up / bids down), so that a
-        # maker's own quotes never cross each other while they move.
-        moves.sort(key=lambda m: 0 if orders[m[0]][2] * m[1] < 0 else 1)
-        book = self.books[symbol]
-        for oid, k, f0 in moves:
-            rec = orders.get(oid)
-            if rec is None:  # filled or self-trade-cancelled by an earlier move
-                pegged.pop(oid, None)
-                continue
-            agent, _sym, side, price, remaining, _reserve = rec
-            book.cancel(oid)
-            self._forget(oid)
-            del pegged[oid]
-            new_id, status, _f, _n, _r = self.place(agent, symbol, side, remaining, max(1, price + k), _LIMIT)
-            if status == _RESTING:
-                pegged[new_id] = f0 + k
-        self._refresh_quote(symbol)
-
-    def _refresh_quote(self, s: int) -> None:
-        """Update the symbol's mid, reference and spread from its book (if two-sided)."""
-        book = self.books[s]
-        bid = book.best_bid()
-        ask = book.best_ask()
-        if bid is not None and ask is not None:
-            self._mid2[s] = bid + ask
-            self._ref[s] = (bid + ask) // 2
-            self._spread[s] = ask - bid
-        m_lo = self._mid2[s] // 2
-        m_hi = (self._mid2[s] + 1) // 2
-        if m_hi > self._sym_high[s]:
-            self._sym_high[s] = m_hi
-        if m_lo < self._sym_low[s]:
-            self._sym_low[s] = m_lo
+        K.start_tick(self._sym, self._sc)
+        return int(self._sc[L.S_TICK])
 
     def agent_order(self) -> np.ndarray:
         """This tick's seeded random permutation of agent slots (the acting order)."""
         return self._order_rng.permutation(self.n_agents)
+
+    def execute(self, actions: np.ndarray, order: np.ndarray) -> OutcomeArray:
+        """Execute flat ``(n_agents, 6)`` order actions agent by agent in ``order``.
+
+        The rules of :func:`marketenv.actions.apply_action`, for every agent at once in the
+        compiled engine. Returns every agent's outcome (a fresh :class:`OutcomeArray`).
+        """
+        acts = np.ascontiguousarray(actions, dtype=np.int64).reshape(self.n_agents, 6)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        out = np.zeros((self.n_agents, L.N_OUTCOME), dtype=np.int64)
+        out[:, [L.O_STATUS_BUY, L.O_STATUS_SELL]] = -1
+        fair = self.fundamentals.fair_value * TICKS_PER_UNIT
+        j = 0
+        while True:
+            self._trades, j = K.execute(*self._state(), acts, order, self._agent_symbols, fair, j, out)
+            if j >= len(order):
+                break
+            self._grow_pool()
+        return OutcomeArray(out, rejection_reason)
 
     def end_tick(self) -> TickStats:
         """Close the tick and return its per-symbol statistics.
@@ -247,37 +336,82 @@ class Market:
         to this tick), then take each symbol's mid, reference price and spread from its
         book for the next tick.
         """
-        self._publish_next()
-        for s in range(self.n_symbols):
-            self._refresh_quote(s)
+        jumps = self.news.step()
+        fair = self.fundamentals.step(jumps, self.news.attention)
+        self._trades = K.end_tick(*self._state(), np.asarray(fair, dtype=np.float64) * TICKS_PER_UNIT)
+        y = self._sym
         return TickStats(
             self.tick,
-            np.array(self._sym_trades, dtype=np.int64),
-            np.array(self._sym_volume, dtype=np.int64),
-            np.array(self._sym_high, dtype=np.int64),
-            np.array(self._sym_low, dtype=np.int64),
+            y[:, L.Y_TRADES].copy(),
+            y[:, L.Y_VOLUME].copy(),
+            y[:, L.Y_HIGH].copy(),
+            y[:, L.Y_LOW].copy(),
         )
 
     # ----------------------------------------------------------------- state
+    @property
+    def cash(self) -> np.ndarray:
+        """Cash per agent, integer cents (a live read-only view)."""
+        v = self._agent[:, L.G_CASH]
+        v.flags.writeable = False
+        return v
+
+    @property
+    def position(self) -> np.ndarray:
+        """Positions, flat: ``position[agent * n_symbols + symbol]`` shares (a live read-only view)."""
+        v = self._acct[:, L.A_POS]
+        v.flags.writeable = False
+        return v
+
+    @property
+    def position_limit(self) -> np.ndarray:
+        """Position limit per agent, shares."""
+        return self._agent[:, L.G_LIMIT].copy()
+
+    @property
+    def fees_collected(self) -> int:
+        """Fees the exchange has collected, cents."""
+        return int(self._sc[L.S_FEES])
+
+    @property
+    def total_trades(self) -> int:
+        """Trades since the start."""
+        return int(self._sc[L.S_TOTAL_TRADES])
+
+    @property
+    def total_volume(self) -> int:
+        """Shares traded since the start."""
+        return int(self._sc[L.S_TOTAL_VOLUME])
+
+    @property
+    def trade_array(self) -> np.ndarray:
+        """This tick's trades, ``(n, 9)`` int64 in the field order of :class:`Trade` (a copy)."""
+        return self._trades[: self._sc[L.S_N_TRADES]].copy()
+
+    @property
+    def trades(self) -> list[Trade]:
+        """This tick's trades as :class:`Trade` tuples (a fresh list)."""
+        return [Trade(*row) for row in self._trades[: self._sc[L.S_N_TRADES]].tolist()]
+
     def mid_price(self, symbol: int) -> float:
         """Mid price in currency units; the last two-sided mid if a side is empty."""
-        return self._mid2[symbol] / (2 * TICKS_PER_UNIT)
+        return int(self._sym[symbol, L.Y_MID2]) / (2 * TICKS_PER_UNIT)
 
     def mid_prices(self) -> np.ndarray:
         """Mid prices of all symbols, currency units."""
-        return np.array(self._mid2, dtype=float) / (2 * TICKS_PER_UNIT)
+        return self._sym[:, L.Y_MID2].astype(float) / (2 * TICKS_PER_UNIT)
 
     def mid2(self, symbol: int) -> int:
         """Twice the mid price in ticks (an exact integer even for half-tick mids)."""
-        return self._mid2[symbol]
+        return int(self._sym[symbol, L.Y_MID2])
 
     def reference_price(self, symbol: int) -> int:
         """Integer reference price in ticks: ``floor(mid)``; action price offsets are relative to it."""
-        return self._ref[symbol]
+        return int(self._sym[symbol, L.Y_REF])
 
     def spread(self, symbol: int) -> int:
         """Spread in ticks; the last two-sided value if a side is empty (0 before any)."""
-        return self._spread[symbol]
+        return int(self._sym[symbol, L.Y_SPREAD])
 
     def fair_value(self, symbol: int) -> float:
         """Current fair value, currency units."""
@@ -289,39 +423,31 @@ class Market:
 
     def equity_cents(self) -> np.ndarray:
         """Each agent's equity marked at the current mids, in cents (float for half-cent mids)."""
-        pos = np.array(self.position, dtype=np.int64).reshape(self.n_agents, self.n_symbols)
-        mid = np.array(self._mid2, dtype=np.int64)
-        return np.array(self.cash, dtype=np.int64) + (pos @ mid) / 2.0
+        pos = self._acct[:, L.A_POS].reshape(self.n_agents, self.n_symbols)
+        return self._agent[:, L.G_CASH] + (pos @ self._sym[:, L.Y_MID2]) / 2.0
 
     def open_quantity(self, agent: int, symbol: int, side: int) -> int:
         """Shares the agent has resting on one side of a symbol."""
-        k = agent * self.n_symbols + symbol
-        return self._open_buy[k] if side > 0 else self._open_sell[k]
+        return int(self._acct[agent * self.n_symbols + symbol, L.A_OPEN_BUY if side > 0 else L.A_OPEN_SELL])
 
     def free_cash(self, agent: int) -> int:
         """Cash not reserved by the agent's resting buy orders, cents."""
-        return self.cash[agent] - self._reserved[agent]
+        return int(self._agent[agent, L.G_CASH] - self._agent[agent, L.G_RESERVED])
 
     def check_conservation(self) -> None:
         """Assert the accounting identities (cash + fees, shares per symbol); raise if broken."""
-        if sum(self.cash) + self.fees_collected != sum(self.initial_cash):
+        if int(self._agent[:, L.G_CASH].sum()) + self.fees_collected != int(self.initial_cash.sum()):
             raise AssertionError("cash is not conserved")
-        n = self.n_symbols
-        for s in range(n):
-            if sum(self.position[s::n]) != sum(self.initial_position[s::n]):
-                raise AssertionError(f"positions in symbol {s} are not conserved")
-
-    # ----------------------------------------------------------------- orders
-    def _fee_of(self, notional: int) -> int:
-        return notional * self._fee // 1_000_000
+        pos = self._acct[:, L.A_POS].reshape(self.n_agents, self.n_symbols).sum(axis=0)
+        init = self.initial_position.reshape(self.n_agents, self.n_symbols).sum(axis=0)
+        for s in np.flatnonzero(pos != init):
+            raise AssertionError(f"positions in symbol {s} are not conserved")
 
     def fees_of(self, notional_cents: np.ndarray) -> np.ndarray:
         """The fee one side of each trade pays, cents, for integer notionals in cents."""
-        return np.asarray(notional_cents, dtype=np.int64) * self._fee // 1_000_000
+        return np.asarray(notional_cents, dtype=np.int64) * int(self._sc[L.S_FEE_RATE]) // 1_000_000
 
-    def _reject(self, reason: str) -> OrderResult:
-        return OrderResult(-1, _REJ, 0, 0, reason)
-
+    # ----------------------------------------------------------------- orders
     def submit(self, order: Order) -> OrderResult:
         """Check and execute one order now.
 
@@ -332,8 +458,8 @@ class Market:
             The order's fate; a rejected order has ``status == REJECTED`` and a reason.
 
         Raises:
-            InvalidOrderError: the agent, symbol or side does not exist (a caller bug, not
-                a market rule).
+            InvalidOrderError: the agent, symbol, side or kind does not exist (a caller
+                bug, not a market rule).
         """
         agent, symbol, side, qty, price, kind = order
         if not 0 <= agent < self.n_agents:
@@ -342,198 +468,64 @@ class Market:
             raise InvalidOrderError(f"order symbol {symbol} is not a symbol index (0..{self.n_symbols - 1})")
         if side != 1 and side != -1:
             raise InvalidOrderError(f"order side {side} must be +1 (buy) or -1 (sell)")
-        oid, status, filled, notional, reason = self.place(
-            int(agent), int(symbol), int(side), int(qty), int(price), int(kind)
-        )
-        return OrderResult(oid, status, filled, notional, reason)
+        if kind not in _KINDS:
+            raise InvalidOrderError(f"order kind must be LIMIT, IOC or MARKET, got {kind!r}")
+        return OrderResult(*self.place(int(agent), int(symbol), int(side), int(qty), int(price), int(kind)))
 
     def place(
         self, agent: int, symbol: int, side: int, qty: int, price: int, kind: int, pegged: bool = False
     ) -> tuple[int, int, int, int, str]:
-        """The fast path of :meth:`submit` for trusted plain-int arguments.
+        """:meth:`submit` for trusted plain-int arguments.
 
         ``pegged`` pegs a resting limit remainder to the fair value (see the module docstring).
 
         Returns:
             ``(order_id, status, filled, notional, reason)``.
         """
-        if qty < 1:
-            return -1, _REJ, 0, 0, f"quantity {qty} must be >= 1"
-        if qty > self._max_qty:
-            return -1, _REJ, 0, 0, f"quantity {qty} exceeds max_order_quantity {self._max_qty}"
-        is_market = kind == _MARKET
-        if not is_market and price < 1:
-            return -1, _REJ, 0, 0, f"limit price {price} ticks must be >= 1"
-        k = agent * self.n_symbols + symbol
-        pos = self.position[k]
-        lim = self.position_limit[agent]
-        if side > 0:
-            if pos + self._open_buy[k] + qty > lim:
-                return -1, _REJ, 0, 0, (
-                    f"position limit: position {pos} + open buys {self._open_buy[k]} + {qty} > {lim}"
-                )
-        else:
-            floor = -lim if self._allow_short else 0
-            if pos - self._open_sell[k] - qty < floor:
-                what = "position limit" if self._allow_short else "short selling not allowed"
-                return -1, _REJ, 0, 0, (
-                    f"{what}: position {pos} - open sells {self._open_sell[k]} - {qty} < {floor}"
-                )
-        book = self.books[symbol]
-        fill_qty, fill_notional = book.sweep(side, qty, None if is_market else price, agent)
-        fee_rate = self._fee
-        need = fill_notional * fee_rate // 1_000_000 if fee_rate else 0
-        if side > 0:
-            need += fill_notional
-            if kind == _LIMIT:
-                rest_cost = (qty - fill_qty) * price
-                need += rest_cost + (rest_cost * fee_rate // 1_000_000 if fee_rate else 0)
-        free = self.cash[agent] - self._reserved[agent]
-        if need > free:
-            return -1, _REJ, 0, 0, f"insufficient cash: needs {need} cents, {free} free"
-
-        oid = self._next_id
-        self._next_id += 1
-        trades = self.trades
-        n0 = len(trades)
-        filled, notional, status, self_cancelled = book.submit(
-            oid, agent, side, qty, price, kind, self.tick, trades
+        if self._sc[L.S_N_FREE] < 1:
+            self._grow_pool()
+        anchor = float(self.fundamentals.fair_value[symbol]) * TICKS_PER_UNIT
+        self._trades, oid, status, filled, notional = K.place(
+            *self._state(), agent, symbol, side, qty, price, kind, pegged, anchor, self._rej
         )
-        for cid in self_cancelled:
-            self._forget(cid)
-        if len(trades) > n0:
-            self._settle(trades, n0, symbol)
-        if status == _RESTING:
-            remaining = qty - filled
-            reserve = 0
-            if side > 0:
-                cost = remaining * price
-                reserve = cost + (cost * fee_rate // 1_000_000 if fee_rate else 0)
-                self._open_buy[k] += remaining
-                self._reserved[agent] += reserve
-            else:
-                self._open_sell[k] += remaining
-            self._orders[oid] = [agent, symbol, side, price, remaining, reserve]
-            self._resting_ids[k][side < 0].add(oid)
-            if pegged:
-                self._pegged[symbol][oid] = float(self.fundamentals.fair_value[symbol]) * TICKS_PER_UNIT
-        return oid, int(status), filled, notional, ""
+        reason = "" if status != _REJ else rejection_reason(int(self._rej[0]), self._rej[1:].tolist())
+        return int(oid), int(status), int(filled), int(notional), reason
 
     def single_resting(self, agent: int, symbol: int, side: int) -> tuple[int, int, bool] | None:
         """``(price, remaining, pegged)`` of the agent's only resting order on a side, else ``None``."""
-        ids = self._resting_ids[agent * self.n_symbols + symbol][side < 0]
-        if len(ids) != 1:
+        k = agent * self.n_symbols + symbol
+        si = 0 if side > 0 else 1
+        if self._acct[k, L.A_COUNT_BUY + si] != 1:
             return None
-        for oid in ids:
-            rec = self._orders[oid]
-            return rec[3], rec[4], oid in self._pegged[symbol]
-        return None  # pragma: no cover
-
-    def _settle(self, trades: list[Trade], start: int, symbol: int) -> None:
-        cash = self.cash
-        pos = self.position
-        n = self.n_symbols
-        fee_rate = self._fee
-        orders = self._orders
-        vol = 0
-        count = 0
-        hi = self._sym_high[symbol]
-        lo = self._sym_low[symbol]
-        for i in range(start, len(trades)):
-            t = trades[i]
-            price = t.price
-            q = t.quantity
-            notional = price * q
-            fee = notional * fee_rate // 1_000_000
-            cash[t.buyer] -= notional + fee
-            cash[t.seller] += notional - fee
-            self.fees_collected += 2 * fee
-            pos[t.buyer * n + symbol] += q
-            pos[t.seller * n + symbol] -= q
-            vol += q
-            count += 1
-            if price > hi:
-                hi = price
-            if price < lo:
-                lo = price
-            # The resting side of the trade is the one opposite to the aggressor.
-            rid = t.sell_order_id if t.aggressor > 0 else t.buy_order_id
-            rec = orders.get(rid)
-            if rec is not None:
-                self._reduce(rid, rec, q)
-        self._sym_high[symbol] = hi
-        self._sym_low[symbol] = lo
-        self._sym_trades[symbol] += count
-        self._sym_volume[symbol] += vol
-        self.total_trades += count
-        self.total_volume += vol
-
-    def _reduce(self, oid: int, rec: list[int], q: int) -> None:
-        agent, symbol, side, price, remaining, reserve = rec
-        k = agent * self.n_symbols + symbol
-        remaining -= q
-        if side > 0:
-            self._open_buy[k] -= q
-            cost = remaining * price
-            new_reserve = cost + self._fee_of(cost)
-            self._reserved[agent] -= reserve - new_reserve
-            rec[5] = new_reserve
-        else:
-            self._open_sell[k] -= q
-        rec[4] = remaining
-        if remaining == 0:
-            del self._orders[oid]
-            self._resting_ids[k][side < 0].discard(oid)
-
-    def _forget(self, oid: int) -> None:
-        """Drop a resting order the book already removed (self-trade cancel)."""
-        rec = self._orders.pop(oid, None)
-        if rec is None:
-            return
-        agent, symbol, side, _price, remaining, reserve = rec
-        k = agent * self.n_symbols + symbol
-        if side > 0:
-            self._open_buy[k] -= remaining
-            self._reserved[agent] -= reserve
-        else:
-            self._open_sell[k] -= remaining
-        self._resting_ids[k][side < 0].discard(oid)
+        r = self._pool[self._acct[k, L.A_HEAD_BUY + si]]
+        return int(r[L.P_PRICE]), int(r[L.P_QTY]), bool(r[L.P_PEGGED])
 
     def cancel(self, order_id: int) -> int:
         """Cancel one resting order; returns the shares cancelled (0 if not resting)."""
-        rec = self._orders.get(order_id)
-        if rec is None:
+        slot = self._slot_of(order_id)
+        if slot < 0:
             return 0
-        cancelled = self.books[rec[1]].cancel(order_id)
-        self._forget(order_id)
-        return cancelled
+        p = self._state()
+        return int(K.cancel_slot(p[0], p[2], p[3], p[4], p[5], p[6], p[7], p[8], slot))
 
     def cancel_side(self, agent: int, symbol: int, side: int) -> int:
         """Cancel all of an agent's resting orders on one side of a symbol; returns shares."""
-        k = agent * self.n_symbols + symbol
-        ids = self._resting_ids[k][side < 0]
-        if not ids:
-            return 0
-        book = self.books[symbol]
-        orders = self._orders
-        total = 0
-        for oid in sorted(ids) if len(ids) > 1 else tuple(ids):
-            total += book.cancel(oid)
-            _a, _s, _side, _p, remaining, reserve = orders.pop(oid)
-            if side > 0:
-                self._open_buy[k] -= remaining
-                self._reserved[agent] -= reserve
-            else:
-                self._open_sell[k] -= remaining
-        ids.clear()
-        return total
+        p = self._state()
+        return int(K.cancel_side(p[0], p[2], p[3], p[4], p[5], p[6], p[7], p[8], agent, symbol, side))
 
     def resting_orders(self, agent: int, symbol: int) -> list[tuple[int, int, int, int]]:
-        """The agent's resting orders on a symbol as ``(order_id, side, price, remaining)``."""
+        """The agent's resting orders on a symbol as ``(order_id, side, price, remaining)``.
+
+        Buys first, then sells, each by order id.
+        """
         k = agent * self.n_symbols + symbol
         out = []
-        for side_ids in self._resting_ids[k]:
-            for oid in sorted(side_ids):
-                _a, _s, side, price, remaining, _r = self._orders[oid]
-                out.append((oid, side, price, remaining))
+        for si in (0, 1):
+            rows = []
+            slot = int(self._acct[k, L.A_HEAD_BUY + si])
+            while slot != -1:
+                r = self._pool[slot]
+                rows.append((int(r[L.P_ID]), int(r[L.P_SIDE]), int(r[L.P_PRICE]), int(r[L.P_QTY])))
+                slot = int(r[L.P_ANEXT])
+            out.extend(sorted(rows))
         return out

@@ -18,7 +18,7 @@ A tick (:meth:`Simulation.step`):
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 from agents.base import AgentSpec
 from agents.crowd import Crowd
 from agents.registry import agent_specs
-from marketenv.actions import NO_OUTCOME, ActionOutcome, apply_flat, encode_action
+from marketenv.actions import NO_OUTCOME, ActionOutcome, OutcomeArray, encode_action
 from marketenv.config import Config
 from marketenv.features import FeatureEngine
 from marketenv.market import Market, TickStats
@@ -138,7 +138,7 @@ class Transition:
 
     tick: int
     actions: np.ndarray
-    outcomes: list[ActionOutcome]
+    outcomes: Sequence[ActionOutcome]
     stats: TickStats
     fills: Fills
     equity_before: np.ndarray
@@ -229,6 +229,8 @@ class Transition:
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(action int8, action_quantity, action_price)`` per agent (see :func:`encode_action`)."""
         outcomes = self.outcomes
+        if isinstance(outcomes, OutcomeArray):
+            return outcomes.encoded()
         n = len(outcomes)
         action = np.zeros(n, dtype=np.int8)
         qty = np.zeros(n)
@@ -260,9 +262,12 @@ class Simulation:
     Args:
         config: The validated scenario.
         seed: Root seed (defaults to ``config.simulation.seed``).
+        market_class: The market implementation (default the compiled
+            :class:`~marketenv.market.Market`; :class:`~marketenv.reference.market.ReferenceMarket`
+            runs the same market in pure Python).
     """
 
-    def __init__(self, config: Config, seed: int | None = None) -> None:
+    def __init__(self, config: Config, seed: int | None = None, market_class: type | None = None) -> None:
         self.config = config
         self.seed = config.simulation.seed if seed is None else int(seed)
         self.specs: list[AgentSpec] = agent_specs(config)
@@ -271,7 +276,7 @@ class Simulation:
         self.generators = spawn_generators(self.seed, n)
         g = self.generators
         self.agent_symbols = np.array([s.symbol for s in self.specs], dtype=np.int64)
-        self.market = Market(config, self.agent_symbols, (g.order, g.fundamentals, g.news))
+        self.market = (market_class or Market)(config, self.agent_symbols, (g.order, g.fundamentals, g.news))
         self.features = FeatureEngine(
             self.market, self.agent_symbols, [s.position_limit for s in self.specs]
         )
@@ -303,19 +308,10 @@ class Simulation:
             acts[list(skip)] = 0
         return acts
 
-    def execute(self, actions: np.ndarray) -> tuple[list[ActionOutcome], TickStats]:
+    def execute(self, actions: np.ndarray) -> tuple[Sequence[ActionOutcome], TickStats]:
         """Execute ``(n_agents, 2, 3)`` actions in the market's random order and end the tick."""
         m = self.market
-        flat = actions.reshape(self.n_agents, 6)
-        active = (flat[:, 0] != 0) | (flat[:, 3] != 0)
-        outcomes = [NO_OUTCOME] * self.n_agents
-        order = m.agent_order()
-        rows = flat.tolist()
-        syms = self.agent_symbols.tolist()
-        act_list = active.tolist()
-        for agent in order.tolist():
-            if act_list[agent]:
-                outcomes[agent] = apply_flat(m, agent, syms[agent], rows[agent])
+        outcomes = m.execute(actions.reshape(self.n_agents, 6), m.agent_order())
         stats = m.end_tick()
         self.features.observe_stats(stats)
         return outcomes, stats
@@ -362,10 +358,9 @@ class Simulation:
         """Every agent's buys, sells and fees in the current tick (from the market's trades)."""
         n = self.n_agents
         m = self.market
-        trades = m.trades
-        if not trades:
+        t = m.trade_array  # Trade fields: tick, symbol, price, quantity, buyer, seller, ...
+        if not len(t):
             return Fills.none(n, m.n_symbols)
-        t = np.array(trades, dtype=np.int64)  # Trade fields: tick, symbol, price, quantity, buyer, seller, ...
         q = t[:, 3]
         cents = q * t[:, 2]
         fee = m.fees_of(cents)

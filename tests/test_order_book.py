@@ -1,4 +1,4 @@
-"""Tests of :mod:`marketenv.order_book`, organised by operation.
+"""Tests of :mod:`marketenv.reference.order_book`, organised by operation.
 
 Most tests build a small book with :func:`build` and submit one order with :func:`send`.
 The randomised tests at the end compare ``sweep`` with ``submit`` and the book with a
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import pytest
 
-from marketenv.order_book import OrderBook
+from marketenv.reference.order_book import OrderBook
 from marketenv.types import BUY, SELL, OrderKind, OrderStatus, Side, Trade
 
 LIMIT = OrderKind.LIMIT
