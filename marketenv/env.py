@@ -313,10 +313,9 @@ class MarketEnv(gym.Env):
         i = self.agent_id
         acts = sim.crowd_actions(sim.features.obs)
         acts[i] = order
-        trades = sim.market.trades  # the list this tick's trades are appended to
         tr = sim.advance(acts)
         self.last_transition = tr
-        self.last_trades = trades
+        self.last_trades = sim.last_trades
         after = float(tr.equity_after[i])
         reward = after - float(tr.equity_before[i])
         if self.normalize_reward:

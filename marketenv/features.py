@@ -36,14 +36,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import numba as nb
 import numpy as np
 
+from marketenv.engine import features as EF
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES, TICKS_PER_YEAR
-from marketenv.indicators import SymbolIndicators
+from marketenv.types import TICKS_PER_UNIT
 from marketenv.market import Market, TickStats
 from marketenv.price_history import PriceHistory
-from marketenv.types import TICKS_PER_UNIT
 
 _SQRT_TPY = math.sqrt(TICKS_PER_YEAR)
 _M0, _M1 = 0, 31  # market block: mid_price .. news_ticks_remaining
@@ -112,43 +111,6 @@ class FeatureExtractor(Protocol):
         ...
 
 
-@nb.njit(cache=True)
-def _fill_kernel(
-    rows: np.ndarray,
-    symbols: np.ndarray,
-    position: np.ndarray,
-    position_limit: np.ndarray,
-    cash: np.ndarray,
-    initial_cash: np.ndarray,
-    initial_equity: np.ndarray,
-    equity: np.ndarray,
-    max_drawdown: np.ndarray,
-    sharpe: np.ndarray,
-    volatility: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    n_market = _M1 - _M0
-    n_extra = _X1 - _X0
-    for i in range(position.shape[0]):
-        row = rows[symbols[i]]
-        o = out[i]
-        for j in range(n_market):
-            o[_M0 + j] = row[j]
-        pnl = equity[i] - initial_equity[i]
-        o[_A0] = position[i]
-        o[_A0 + 1] = position[i] / position_limit[i]
-        o[_A0 + 2] = cash[i]
-        o[_A0 + 3] = cash[i] / initial_cash[i]
-        o[_A0 + 4] = pnl
-        o[_A0 + 5] = pnl / initial_cash[i] * 100.0
-        o[_A0 + 6] = equity[i]
-        o[_A0 + 7] = max_drawdown[i]
-        o[_A0 + 8] = sharpe[i]
-        o[_A0 + 9] = volatility[i]
-        for j in range(n_extra):
-            o[_X0 + j] = row[n_market + j]
-
-
 def fill_features(
     rows: np.ndarray,
     symbols: np.ndarray,
@@ -190,93 +152,11 @@ def fill_features(
     """
     if out is None:
         out = np.empty((position.shape[0], N_FEATURES))
-    _fill_kernel(
+    EF.fill_kernel(
         rows, symbols, position, position_limit, cash, initial_cash, initial_equity, equity,
         max_drawdown, sharpe, volatility, out,
     )
     return out
-
-
-@nb.njit(cache=True)
-def _cross_kernel(rets: np.ndarray, rows: np.ndarray, col: int) -> None:
-    """Rolling correlation with the equal-weight market and relative strength, per symbol.
-
-    ``rets`` is ``(n_symbols, window)`` of 1-tick log returns (column order is irrelevant);
-    writes ``rows[:, col]`` (correlation, clipped to [-1, 1], 0 for a flat window) and
-    ``rows[:, col + 1]`` (window log return minus the market's).
-    """
-    n, w = rets.shape
-    mkt = np.zeros(w)
-    for j in range(w):
-        acc = 0.0
-        for s in range(n):
-            acc += rets[s, j]
-        mkt[j] = acc / n
-    mkt_mean = mkt.sum() / w
-    mss = 0.0
-    for j in range(w):
-        mkt[j] -= mkt_mean
-        mss += mkt[j] * mkt[j]
-    total = 0.0
-    for s in range(n):
-        sym_sum = rets[s].sum()
-        mean = sym_sum / w
-        cov = 0.0
-        var = 0.0
-        for j in range(w):
-            d = rets[s, j] - mean
-            cov += d * mkt[j]
-            var += d * d
-        den = math.sqrt(var * mss)
-        corr = cov / den if den > 0.0 else 0.0
-        rows[s, col] = min(max(corr, -1.0), 1.0)
-        rows[s, col + 1] = sym_sum
-        total += sym_sum
-    avg = total / n
-    for s in range(n):
-        rows[s, col + 1] -= avg
-
-
-@nb.njit(cache=True)
-def _risk_kernel(
-    equity: np.ndarray,
-    first: bool,
-    n: int,
-    prev: np.ndarray,
-    peak: np.ndarray,
-    max_dd: np.ndarray,
-    mean: np.ndarray,
-    m2: np.ndarray,
-    sharpe: np.ndarray,
-    vol: np.ndarray,
-    sqrt_tpy: float,
-) -> None:
-    """One tick of every agent's running risk state (Welford mean and variance)."""
-    nan = math.nan
-    for i in range(equity.shape[0]):
-        e = equity[i]
-        if first:
-            peak[i] = e
-        else:
-            p = prev[i]
-            ret = (e - p) / max(abs(p), 1.0)
-            delta = ret - mean[i]
-            mean[i] += delta / n
-            m2[i] += (ret - mean[i]) * delta
-            if e > peak[i]:
-                peak[i] = e
-        prev[i] = e
-        dd = (peak[i] - e) / max(peak[i], 1e-12)
-        dd = min(max(dd, 0.0), 1.0)
-        if dd > max_dd[i]:
-            max_dd[i] = dd
-        if n < 2:
-            sharpe[i] = nan
-            vol[i] = nan
-        else:
-            std = math.sqrt(m2[i] / (n - 1))
-            sharpe[i] = mean[i] / std * sqrt_tpy if std > 0.0 else 0.0
-            vol[i] = std * sqrt_tpy
 
 
 class ComprehensiveFeatures:
@@ -311,22 +191,34 @@ class ComprehensiveFeatures:
 
 
 class MarketFeatures:
-    """Per-symbol market features, updated once per tick from a :class:`Market`."""
+    """Per-symbol market features of a compiled :class:`Market`, updated once per tick.
+
+    The state (indicators, price history, cross-symbol returns) is arrays advanced by
+    :func:`marketenv.engine.features.market_rows`; see that module for the layout.
+    """
 
     def __init__(self, market: Market) -> None:
         self.market = market
         n = market.n_symbols
-        self.indicators = [SymbolIndicators() for _ in range(n)]
-        self.history = PriceHistory(n, capacity=128)
-        self._rets = np.zeros((n, _CROSS_WINDOW))
-        self._n_rets = 0
-        self._prev_mid: np.ndarray | None = None
-        self._last_stats: TickStats | None = None
+        self.ind_f, self.ind_i, self.ind_buf, self.ind_val = EF.new_indicator_state(n)
+        self.hist = np.full((n, EF.HISTORY), _NAN)
+        self.hist_n = np.zeros(n, dtype=np.int64)
+        self.rets = np.zeros((n, EF.CROSS_WINDOW))
+        self.cross_i = np.zeros(2, dtype=np.int64)
+        self.prev_mid = np.zeros(n)
+        self.stats = np.zeros((n, 4), dtype=np.int64)
+        """The finished tick's ``(trades, volume, high, low)`` per symbol (ticks)."""
+        self.has_stats = False
         self._rows = np.zeros((n, _ROW))
 
     def observe_stats(self, stats: TickStats) -> None:
         """Remember the finished tick's statistics (trades, volume, bar high/low)."""
-        self._last_stats = stats
+        st = self.stats
+        st[:, 0] = stats.trades
+        st[:, 1] = stats.volume
+        st[:, 2] = stats.high
+        st[:, 3] = stats.low
+        self.has_stats = True
 
     def row(self, symbol: int) -> np.ndarray:
         """A copy of one symbol's latest 35 market values (as :meth:`rows` last returned)."""
@@ -335,71 +227,30 @@ class MarketFeatures:
     def rows(self) -> np.ndarray:
         """Advance to the current tick and return the ``(n_symbols, 35)`` market rows."""
         m = self.market
-        stats = self._last_stats
-        mids = m.mid_prices()
-        fair = m.fundamentals.fair_value
-        news = m.news
-        rows = self._rows
-        hist = self.history
-        if stats is not None:
-            s_hi = stats.high.tolist()
-            s_lo = stats.low.tolist()
-            s_trades = stats.trades.tolist()
-            s_volume = stats.volume.tolist()
-        for s in range(m.n_symbols):
-            mid = float(mids[s])
-            if stats is None:
-                hi = lo = mid
-                trades = volume = 0.0
-            else:
-                # The market's bar: both mids (rounded outwards) and the trades between.
-                hi = s_hi[s] / TICKS_PER_UNIT
-                lo = s_lo[s] / TICKS_PER_UNIT
-                trades = float(s_trades[s])
-                volume = float(s_volume[s])
-            ind = self.indicators[s]
-            ind.update(mid, hi, lo)
-            hist.record(s, mid)
-            spread = m.spread(s) / TICKS_PER_UNIT
-            fv = float(fair[s])
-            rem = int(news.remaining[s])
-            pc1, pc5, pc20, pc100 = hist.changes(s, (1, 5, 20, 100))
-            lr1, lr5, lr20 = hist.log_returns(s, (1, 5, 20))
-            rows[s, :_M1] = (
-                mid, spread, spread / mid * 1e4, pc1, pc5, pc20, pc100, lr1, lr5, lr20,
-                *ind.values(),
-                fv, mid / fv, (mid - fv) / fv * 100.0,
-                1.0 if rem > 0 else 0.0, float(news.sentiment[s]), float(news.magnitude[s]), float(rem),
-            )
-            rows[s, _M1] = trades
-            rows[s, _M1 + 1] = volume
-        self._cross(mids)
-        return rows
+        EF.market_rows(
+            m._sym, self.stats, self.has_stats, m.fundamentals.symbol_state, m.news.state, m.news.counts,
+            self.ind_f, self.ind_i, self.ind_buf, self.ind_val, self.hist, self.hist_n, self.rets,
+            self.cross_i, self.prev_mid, self._rows,
+        )
+        return self._rows
 
-    def _cross(self, mids: np.ndarray) -> None:
-        rows = self._rows
-        c = _M1 + 2
-        if self._prev_mid is not None:
-            self._rets[:, self._n_rets % _CROSS_WINDOW] = np.log(mids / self._prev_mid)
-            self._n_rets += 1
-        self._prev_mid = mids
-        if self._n_rets < _CROSS_WINDOW:
-            rows[:, c] = _NAN
-            rows[:, c + 1] = _NAN
-            return
-        if self.market.n_symbols == 1:
-            rows[:, c] = 1.0
-            rows[:, c + 1] = 0.0
-            return
-        _cross_kernel(self._rets, rows, c)
+    @property
+    def history(self) -> PriceHistory:
+        """The rolling mid prices of every symbol (a snapshot)."""
+        n, cap = self.hist.shape
+        h = PriceHistory(n, capacity=cap)
+        for s in range(n):
+            k = int(self.hist_n[s])
+            for j in range(max(0, k - cap), k):
+                h.record(s, float(self.hist[s, j % cap]))
+        return h
 
 
 def _warm_up() -> None:
     """Compile (or load from the cache) the kernels for the engine's argument types now."""
     e = np.zeros(0)
-    _risk_kernel(e, True, 0, e, e, e, e, e, e, e, 1.0)
+    EF.risk_kernel(e, True, 0, e, e, e, e, e, e, e, 1.0)
     fill_features(np.zeros((1, _ROW)), np.zeros(0, dtype=np.int64), e, e, e, e, e, e, e, e, e, np.zeros((0, N_FEATURES)))
-    _cross_kernel(np.zeros((2, _CROSS_WINDOW)), np.zeros((2, _ROW)), _M1 + 2)
 
 
 class AgentRisk:
@@ -430,7 +281,7 @@ class AgentRisk:
         if not first:
             self.n += 1
         self.count += 1
-        _risk_kernel(
+        EF.risk_kernel(
             np.ascontiguousarray(equity, dtype=np.float64), first, self.n, self.prev, self.peak,
             self.max_dd, self.mean, self.m2, self.sharpe, self.volatility, _SQRT_TPY,
         )
@@ -454,9 +305,15 @@ class FeatureEngine:
 
     feature_names = FEATURE_NAMES
 
-    def __init__(self, market: Market, agent_symbols: Sequence[int], position_limits: Sequence[int]) -> None:
+    def __init__(
+        self,
+        market: Market,
+        agent_symbols: Sequence[int],
+        position_limits: Sequence[int],
+        market_features: MarketFeatures | None = None,
+    ) -> None:
         self.market = market
-        self.market_features = MarketFeatures(market)
+        self.market_features = market_features or MarketFeatures(market)
         self.agent_symbols = np.asarray(agent_symbols, dtype=np.int64)
         n = len(self.agent_symbols)
         self.n_agents = n
@@ -481,18 +338,15 @@ class FeatureEngine:
         self.market_features.observe_stats(stats)
 
     def account_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(position in each agent's symbol, cash, equity)`` now, as floats."""
+        """``(position in each agent's symbol, cash, equity)`` now, as floats (fresh arrays)."""
         m = self.market
-        pos_all = np.array(m.position, dtype=np.float64)
-        pos = pos_all[self._flat]
-        cash_cents = np.array(m.cash, dtype=np.float64)
-        cash = cash_cents / TICKS_PER_UNIT
-        if self._one_symbol:
-            equity = cash + pos * (m.mid2(0) / (2 * TICKS_PER_UNIT))
-        else:
-            # = Market.equity_cents() / 100, exactly (integer-valued products and sums)
-            mid2 = np.array([m.mid2(k) for k in range(m.n_symbols)], dtype=np.float64)
-            equity = (cash_cents + (pos_all.reshape(self.n_agents, -1) @ mid2) / 2.0) / TICKS_PER_UNIT
+        n = self.n_agents
+        pos, cash, equity = np.empty(n), np.empty(n), np.empty(n)
+        mid2 = np.array([m.mid2(k) for k in range(m.n_symbols)], dtype=np.int64)
+        EF.account_arrays(
+            np.asarray(m.cash, dtype=np.int64), np.asarray(m.position, dtype=np.int64), self._flat, mid2,
+            pos, cash, equity,
+        )
         return pos, cash, equity
 
     def context(self, agent: int) -> FeatureContext:
@@ -529,7 +383,7 @@ class FeatureEngine:
         pos, cash, equity = self.account_arrays()
         self.equity = equity
         dd, sharpe, vol = self.risk.update(equity)
-        _fill_kernel(
+        EF.fill_kernel(
             rows, self.agent_symbols, pos, self.position_limits, cash, self._safe_cash,
             self.initial_equity, equity, dd, sharpe, vol, self.obs,
         )

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from marketenv.config import FundamentalsConfig, SymbolConfig
+from marketenv.engine import exogenous as X
 from marketenv.feature_spec import TICKS_PER_YEAR
 from marketenv.types import TICKS_PER_UNIT
 
@@ -57,24 +58,48 @@ class Fundamentals:
         self.multiple = np.where(ggm, payout * (1 + g) / np.where(ggm, r - g, 1.0), pe)
         self.uses_fallback = ~ggm
         n = len(symbols)
-        self.sigma = np.array([s.volatility for s in symbols], dtype=float) / math.sqrt(TICKS_PER_YEAR)
+        phi = 0.5 ** (1.0 / c.vol_half_life)
+        f = self.state = np.zeros(X.N_FUND)
+        """Scalar state and parameters (columns ``F_*`` of :mod:`marketenv.engine.exogenous`)."""
+        f[X.F_PHI] = phi
+        f[X.F_VOL_OF_VOL] = c.vol_of_vol
+        f[X.F_REGIME_STEP] = c.vol_of_vol * math.sqrt(1.0 - phi**2)
+        f[X.F_COMMON] = math.sqrt(c.factor_share) if n > 1 else 1.0
+        f[X.F_OWN] = math.sqrt(1.0 - c.factor_share) if n > 1 else 0.0
+        fs = self.symbol_state = np.zeros((n, X.N_FUND_SYM))
+        """Per-symbol state (columns ``FS_*``): log earnings, sigma, scale, fair value."""
+        fs[:, X.FS_SIGMA] = np.array([s.volatility for s in symbols], dtype=float) / math.sqrt(TICKS_PER_YEAR)
+        fs[:, X.FS_SCALE] = self.eps * self.multiple
+        fs[:, X.FS_FAIR] = fs[:, X.FS_SCALE]
+
+    @property
+    def sigma(self) -> np.ndarray:
         """Per-tick diffusion standard deviation of each symbol at regime 1 and no news."""
-        self._phi = 0.5 ** (1.0 / c.vol_half_life)
-        self._vol_of_vol = c.vol_of_vol
-        self._regime_step = c.vol_of_vol * math.sqrt(1.0 - self._phi**2)
-        self._common = math.sqrt(c.factor_share) if n > 1 else 1.0
-        self._own = math.sqrt(1.0 - c.factor_share) if n > 1 else 0.0
-        self.log_regime = 0.0
+        return self.symbol_state[:, X.FS_SIGMA].copy()
+
+    @property
+    def log_regime(self) -> float:
         """The regime's log deviation ``x_t`` (stationary, standard deviation ``vol_of_vol``)."""
-        self.log_earnings = np.zeros(n)
+        return float(self.state[X.F_LOG_REGIME])
+
+    @property
+    def log_earnings(self) -> np.ndarray:
         """Cumulative log change of each symbol's earnings since the start."""
-        self._scale = self.eps * self.multiple
-        self.fair_value = self._scale.copy()
+        return self.symbol_state[:, X.FS_LOG_EARNINGS].copy()
+
+    @property
+    def fair_value(self) -> np.ndarray:
+        """Current fair values, currency units (a copy)."""
+        return self.symbol_state[:, X.FS_FAIR].copy()
+
+    @fair_value.setter
+    def fair_value(self, value: np.ndarray | Sequence[float]) -> None:
+        self.symbol_state[:, X.FS_FAIR] = value
 
     @property
     def regime(self) -> float:
         """The current volatility regime multiplier ``exp(x_t - vol_of_vol**2)``."""
-        return math.exp(self.log_regime - self._vol_of_vol**2)
+        return math.exp(self.state[X.F_LOG_REGIME] - self.state[X.F_VOL_OF_VOL] ** 2)
 
     def step(self, jumps: np.ndarray | Sequence[float], attention: np.ndarray | Sequence[float]) -> np.ndarray:
         """Advance one tick and return the new fair values (currency units).
@@ -83,13 +108,10 @@ class Fundamentals:
             jumps: Per-symbol log-earnings jumps of this tick (news arrivals).
             attention: Per-symbol volatility multipliers of this tick (news attention).
         """
-        n = self.log_earnings.shape[0]
-        z = self._rng.standard_normal(n + 2)
-        self.log_regime = self._phi * self.log_regime + self._regime_step * float(z[0])
-        sd = self.sigma * (self.regime * np.asarray(attention, dtype=float))
-        shock = self._common * z[1] + self._own * z[2:]
-        self.log_earnings += sd * shock - 0.5 * sd * sd + np.asarray(jumps, dtype=float)
-        self.fair_value = np.exp(self.log_earnings) * self._scale
+        news = np.zeros((self.symbol_state.shape[0], X.N_NEWS_F))
+        news[:, X.NF_JUMP] = jumps
+        news[:, X.NF_ATTENTION] = attention
+        X.fundamentals_step(self._rng, self.state, self.symbol_state, news)
         return self.fair_value
 
     def fair_value_ticks(self) -> np.ndarray:

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from marketenv.config import NewsConfig
+from marketenv.engine import exogenous as X
 
 
 class NewsEvent(NamedTuple):
@@ -44,71 +45,76 @@ class NewsGenerator:
         config: The news process parameters.
         n_symbols: Number of symbols.
         rng: This process's own generator.
-
-    Attributes:
-        jump: Per-symbol log-earnings jump of the current tick (0 except at arrivals).
-        attention: Per-symbol attention of the current tick (``>= 1``).
     """
 
     def __init__(self, config: NewsConfig, n_symbols: int, rng: np.random.Generator) -> None:
         self.config = config
         self.n_symbols = n_symbols
         self._rng = rng
-        # Per-symbol state as Python lists: a market has few symbols, and scalar list
-        # access is far cheaper than numpy's per-call overhead at this size.
-        self.sentiment = [0.0] * n_symbols
-        self.magnitude = [0.0] * n_symbols
-        self.remaining = [0] * n_symbols
-        self.duration = [0] * n_symbols
-        self.jump = [0.0] * n_symbols
-        self.attention = [1.0] * n_symbols
-        self.events_started = 0
+        self.params = np.array(
+            [config.rate, config.min_duration, config.max_duration, config.duration_tail, config.impact,
+             config.jump_tail, config.attention],
+            dtype=np.float64,
+        )
+        """The process parameters (columns ``NC_*`` of :mod:`marketenv.engine.exogenous`)."""
+        self.state = np.zeros((n_symbols, X.N_NEWS_F))
+        """Per-symbol sentiment, magnitude, jump and attention (columns ``NF_*``)."""
+        self.state[:, X.NF_ATTENTION] = 1.0
+        self.counts = np.zeros((n_symbols, X.N_NEWS_I), dtype=np.int64)
+        """Per-symbol remaining and total duration and events started (columns ``NI_*``)."""
 
-    def _duration(self, u: float) -> int:
-        """A Pareto duration from one uniform, in ``[min_duration, max_duration]``."""
-        c = self.config
-        d = c.min_duration * (1.0 - u) ** (-1.0 / c.duration_tail)
-        return int(min(d, c.max_duration))
+    @property
+    def sentiment(self) -> np.ndarray:
+        """Per-symbol sentiment of the active event (0 without one)."""
+        return self.state[:, X.NF_SENTIMENT].copy()
 
-    def step(self) -> list[float]:
+    @property
+    def magnitude(self) -> np.ndarray:
+        """Per-symbol magnitude of the active event (0 without one)."""
+        return self.state[:, X.NF_MAGNITUDE].copy()
+
+    @property
+    def jump(self) -> np.ndarray:
+        """Per-symbol log-earnings jump of the current tick (0 except at arrivals)."""
+        return self.state[:, X.NF_JUMP].copy()
+
+    @property
+    def attention(self) -> np.ndarray:
+        """Per-symbol attention of the current tick (``>= 1``)."""
+        return self.state[:, X.NF_ATTENTION].copy()
+
+    @property
+    def remaining(self) -> np.ndarray:
+        """Per-symbol ticks left of the active event (0 without one)."""
+        return self.counts[:, X.NI_REMAINING].copy()
+
+    @property
+    def duration(self) -> np.ndarray:
+        """Per-symbol total duration of the active event (0 without one)."""
+        return self.counts[:, X.NI_DURATION].copy()
+
+    @property
+    def events_started(self) -> int:
+        """Events started so far, all symbols."""
+        return int(self.counts[:, X.NI_STARTED].sum())
+
+    def step(self) -> np.ndarray:
         """Advance one tick.
 
         Returns:
-            Per-symbol log-earnings jump of this tick (also kept in :attr:`jump`).
+            Per-symbol log-earnings jump of this tick (also in :attr:`jump`).
         """
-        c = self.config
-        n = self.n_symbols
-        u = self._rng.random(4 * n).tolist()
-        t = self._rng.standard_t(c.jump_tail, n).tolist()
-        jump = self.jump
-        for s in range(n):
-            jump[s] = 0.0
-            if self.remaining[s] > 0:
-                # Events active last tick age by one tick; finished ones end.
-                self.remaining[s] -= 1
-            if self.remaining[s] == 0:
-                if u[4 * s] < c.rate:
-                    d = self._duration(u[4 * s + 3])
-                    self.sentiment[s] = 2.0 * u[4 * s + 1] - 1.0
-                    self.magnitude[s] = u[4 * s + 2]
-                    self.duration[s] = d
-                    self.remaining[s] = d
-                    self.events_started += 1
-                    jump[s] = c.impact * self.sentiment[s] * self.magnitude[s] * abs(t[s])
-                else:
-                    self.sentiment[s] = 0.0
-                    self.magnitude[s] = 0.0
-                    self.duration[s] = 0
-            self.attention[s] = 1.0 + c.attention * self.magnitude[s]
-        return jump
+        X.news_step(self._rng, self.params, self.state, self.counts)
+        return self.jump
 
     def active(self, symbol: int) -> NewsEvent | None:
         """The active event of ``symbol`` this tick, or ``None``."""
-        if self.remaining[symbol] <= 0:
+        rem = int(self.counts[symbol, X.NI_REMAINING])
+        if rem <= 0:
             return None
         return NewsEvent(
-            float(self.sentiment[symbol]),
-            float(self.magnitude[symbol]),
-            int(self.remaining[symbol]),
-            int(self.duration[symbol]),
+            float(self.state[symbol, X.NF_SENTIMENT]),
+            float(self.state[symbol, X.NF_MAGNITUDE]),
+            rem,
+            int(self.counts[symbol, X.NI_DURATION]),
         )

@@ -395,10 +395,9 @@ class MarketParallelEnv(ParallelEnv):
         sim = self.simulation
         if not self._alive.all():
             acts[self._ids[~self._alive]] = 0
-        trades = sim.market.trades  # the list this tick's trades are appended to
         tr = sim.advance(acts)
         self.last_transition = tr
-        self.last_trades = trades
+        self.last_trades = sim.last_trades
         return tr
 
     def _finish(self, tr: Transition, dicts: bool = True) -> Any:

@@ -31,7 +31,7 @@ from marketenv.actions import NO_OUTCOME, ActionOutcome, OutcomeArray, encode_ac
 from marketenv.config import Config
 from marketenv.features import FeatureEngine
 from marketenv.market import Market, TickStats
-from marketenv.types import TICKS_PER_UNIT
+from marketenv.types import TICKS_PER_UNIT, Trade
 
 
 @dataclass(frozen=True)
@@ -262,12 +262,12 @@ class Simulation:
     Args:
         config: The validated scenario.
         seed: Root seed (defaults to ``config.simulation.seed``).
-        market_class: The market implementation (default the compiled
-            :class:`~marketenv.market.Market`; :class:`~marketenv.reference.market.ReferenceMarket`
-            runs the same market in pure Python).
+        reference: Run the pure-Python reference implementation
+            (:mod:`marketenv.reference`: :class:`~marketenv.reference.market.ReferenceMarket`
+            and its market features) instead of the compiled engine; same results, slower.
     """
 
-    def __init__(self, config: Config, seed: int | None = None, market_class: type | None = None) -> None:
+    def __init__(self, config: Config, seed: int | None = None, reference: bool = False) -> None:
         self.config = config
         self.seed = config.simulation.seed if seed is None else int(seed)
         self.specs: list[AgentSpec] = agent_specs(config)
@@ -276,12 +276,22 @@ class Simulation:
         self.generators = spawn_generators(self.seed, n)
         g = self.generators
         self.agent_symbols = np.array([s.symbol for s in self.specs], dtype=np.int64)
-        self.market = (market_class or Market)(config, self.agent_symbols, (g.order, g.fundamentals, g.news))
-        self.features = FeatureEngine(
-            self.market, self.agent_symbols, [s.position_limit for s in self.specs]
-        )
+        rngs = (g.order, g.fundamentals, g.news)
+        limits = [s.position_limit for s in self.specs]
+        if reference:
+            from marketenv.reference.features import ReferenceMarketFeatures
+            from marketenv.reference.market import ReferenceMarket
+
+            self.market = ReferenceMarket(config, self.agent_symbols, rngs)
+            self.features = FeatureEngine(
+                self.market, self.agent_symbols, limits, ReferenceMarketFeatures(self.market)
+            )
+        else:
+            self.market = Market(config, self.agent_symbols, rngs)
+            self.features = FeatureEngine(self.market, self.agent_symbols, limits)
         self.crowd = Crowd(config, self.specs, g.agents)
         self._obs: np.ndarray | None = None
+        self._tick_trades = np.empty((0, 9), dtype=np.int64)
 
     @property
     def tick(self) -> int:
@@ -313,8 +323,14 @@ class Simulation:
         m = self.market
         outcomes = m.execute(actions.reshape(self.n_agents, 6), m.agent_order())
         stats = m.end_tick()
+        self._tick_trades = m.trade_array
         self.features.observe_stats(stats)
         return outcomes, stats
+
+    @property
+    def last_trades(self) -> list[Trade]:
+        """The trades of the last executed tick (pegged moves at its end included)."""
+        return [Trade(*row) for row in self._tick_trades.tolist()]
 
     def equity_now(self) -> np.ndarray:
         """Equity per agent at the current mids (currency units)."""

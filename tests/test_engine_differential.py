@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marketenv.config import AgentGroupConfig, Config, MarketConfig, SimulationConfig, default_config, load_config
+from marketenv.config import (
+    AgentGroupConfig,
+    Config,
+    MarketConfig,
+    SimulationConfig,
+    default_config,
+    load_config,
+)
 from marketenv.market import Market
 from marketenv.reference.market import ReferenceMarket
 from marketenv.simulation import Simulation
@@ -177,7 +184,7 @@ def test_order_actions_match_the_reference() -> None:
 def test_whole_runs_of_every_shipped_config_trade_identically(path: Path) -> None:
     cfg = load_config(path)
     ticks = 400 if sum(g.count for g in cfg.agents) <= 100 else 120
-    sims = [Simulation(cfg, seed=11, market_class=cls) for cls in (Market, ReferenceMarket)]
+    sims = [Simulation(cfg, seed=11, reference=ref) for ref in (False, True)]
     total = 0
     for _ in range(ticks):
         results = [s.step() for s in sims]

@@ -524,7 +524,7 @@ def manual_context(sim: Simulation, agent: int) -> FeatureContext:
     m, eng = sim.market, sim.features
     S = m.n_symbols
     sym = int(sim.agent_symbols[agent])
-    mid2 = np.array(m._mid2, dtype=np.float64)
+    mid2 = np.array([m.mid2(s) for s in range(S)], dtype=np.float64)
     pos = np.array(m.position[agent * S : (agent + 1) * S], dtype=np.float64)
     init_pos = np.array(m.initial_position[agent * S : (agent + 1) * S], dtype=np.float64)
     cash = m.cash[agent] / 100

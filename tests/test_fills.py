@@ -1,7 +1,7 @@
 """Exact fills: recorded fill columns and env infos against the market's own trade list.
 
 The expected values are computed here, trade by trade in plain Python, from
-``market.trades`` and the documented fee rule ``floor(notional * fee_bps / 10000)`` cents
+``Simulation.last_trades`` and the documented fee rule ``floor(notional * fee_bps / 10000)`` cents
 per side; the recorder and ``marketenv check`` are never the oracle.
 """
 
@@ -55,9 +55,8 @@ def _record(cfg: Config, path: Path) -> dict[int, list]:
     trades_by_tick = {}
     for _ in range(cfg.simulation.ticks):
         tick = sim.tick
-        trades = sim.market.trades  # this tick's list (start_tick makes a new one)
         rec.step_array(sim.crowd_actions(sim.features.obs))
-        trades_by_tick[tick] = list(trades)
+        trades_by_tick[tick] = sim.last_trades  # the finished tick's trades
     rec.close()
     return trades_by_tick
 

@@ -129,7 +129,7 @@ def test_partial_fill_of_resting_buy_reduces_reservation() -> None:
     m.submit(Order(0, 0, BUY, 10, 5000, OrderKind.LIMIT))
     m.submit(Order(1, 0, SELL, 4, 4000, OrderKind.IOC))
     rest = 6 * 5000
-    assert m._reserved[0] == rest + rest * 200 // 1_000_000
+    assert m.cash[0] - m.free_cash(0) == rest + rest * 200 // 1_000_000
     m.check_conservation()
 
 

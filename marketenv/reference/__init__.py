@@ -4,6 +4,6 @@
 :class:`marketenv.market.Market` and the same rules, written for clarity over plain Python
 objects. The differential tests (``tests/test_engine_differential.py``) drive both with the
 same random order streams and whole runs and require identical trades, cash, positions and
-book state. Pass ``market_class=ReferenceMarket`` to :class:`~marketenv.simulation.Simulation`
-to run a whole market on it.
+book state. ``Simulation(config, reference=True)`` runs a whole market on the reference
+(this market and :class:`~marketenv.reference.features.ReferenceMarketFeatures`).
 """

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from marketenv.actions import NO_OUTCOME, apply_flat
 from marketenv.config import Config
 from marketenv.errors import InvalidOrderError
 from marketenv.fundamentals import Fundamentals
 from marketenv.market import TickStats
 from marketenv.news import NewsEvent, NewsGenerator
-from marketenv.actions import NO_OUTCOME, apply_flat
 from marketenv.reference.order_book import OrderBook
 from marketenv.types import (
     TICKS_PER_UNIT,
