@@ -97,13 +97,23 @@ class RandomBlock:
 
     def next(self) -> np.ndarray:
         """The next tick's ``(n_agents, d)`` uniforms."""
+        u = self.window()[0][:, self._k, :]
+        self._k += 1
+        return u
+
+    def window(self) -> tuple[np.ndarray, int, int]:
+        """``(buffer (n_agents, BLOCK, d), k, ticks left)``: the next ticks' uniforms are
+        ``buffer[:, k]``, ``buffer[:, k + 1]``, ...; refills the block first if it is used up.
+        Call :meth:`advance` with the number of ticks consumed."""
         if self._k == BLOCK:
             for i, rng in enumerate(self._rngs):
                 self._buf[i] = rng.random((BLOCK, max(self._d, 1)))
             self._k = 0
-        u = self._buf[:, self._k, :]
-        self._k += 1
-        return u
+        return self._buf, self._k, BLOCK - self._k
+
+    def advance(self, ticks: int) -> None:
+        """Mark ``ticks`` ticks of the current window as used."""
+        self._k += ticks
 
 
 class Strategy:

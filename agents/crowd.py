@@ -10,14 +10,18 @@ the same random numbers (each agent draws from its own generator in fixed blocks
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents import kernels
+from agents import crowd_loop, kernels
 from agents.base import AgentGroup, AgentSpec, RandomBlock
 from agents.kernels import N_UNIFORMS
 from agents.registry import make_groups
 from marketenv.actions import ACTION_SHAPE
+
+if TYPE_CHECKING:
+    from marketenv.simulation import Simulation
 
 
 class Crowd:
@@ -42,8 +46,66 @@ class Crowd:
         self._params = np.array([by_id[i].packed for i in ids], dtype=np.float64).reshape(len(ids), kernels.N_PARAMS)
         self._random = RandomBlock([rngs[i] for i in ids], N_UNIFORMS)
         self._out = np.zeros((len(ids), 6), dtype=np.int64)
+        self._table = crowd_loop.outcome_table(len(ids))
         if ids:
             kernels.warm_up()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether every agent decides in the compiled kernel (then :meth:`run_ticks` works)."""
+        return self._all_compiled
+
+    def run_ticks(
+        self, sim: Simulation, ticks: int, begin_first: bool, begin_last: bool,
+        external: np.ndarray | None = None, external_actions: np.ndarray | None = None,
+    ) -> int:
+        """Run ``ticks`` whole ticks of ``sim`` in compiled code (see :mod:`agents.crowd_loop`).
+
+        Args:
+            sim: The simulation this crowd belongs to.
+            ticks: Finish phases to run.
+            begin_first: Start with a begin phase (start the tick, compute features).
+            begin_last: End with a begin phase (the next tick's observations).
+            external: ``(n_agents,)`` bool, agents whose actions are ``external_actions``.
+            external_actions: ``(n_agents, 6)`` int64 flat actions of those agents.
+
+        Returns:
+            Trades of the ticks run.
+        """
+        n = self.n_agents
+        if external is None:
+            external = np.zeros(n, dtype=np.bool_)
+            external_actions = np.zeros((n, 6), dtype=np.int64)
+        m, fe = sim.market, sim.features
+        start = m.total_trades
+        done = 0
+        first = begin_first
+        while done < ticks:
+            buf, k, left = self._random.window()
+            chunk = min(ticks - done, left)
+            last = begin_last if done + chunk == ticks else True  # between chunks the next tick begins
+            trades, ran = crowd_loop.run_ticks(
+                chunk, first, last, *m.engine_arrays(), *m.process_arrays(), *fe.state_arrays(),
+                buf, k, self._kinds, self._params, self._out, external, external_actions, self._table,
+            )
+            m.adopt_trades(trades)
+            self._random.advance(ran)
+            done += ran
+            first = False
+            if ran < chunk:  # stopped before a tick for want of free order slots
+                m.reserve_orders(2 * n + 2)
+        fe.adopt_loop_state()
+        return m.total_trades - start
+
+    @property
+    def last_actions(self) -> np.ndarray:
+        """The flat ``(n_agents, 6)`` actions of the last tick :meth:`run_ticks` finished."""
+        return self._out
+
+    @property
+    def last_outcomes(self) -> np.ndarray:
+        """The outcome table (columns ``O_*`` of :mod:`marketenv.engine.layout`) of that tick."""
+        return self._table
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Every agent's action ``(n_agents, 2, 3)`` for observations ``(n_agents, F)``."""

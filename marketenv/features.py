@@ -40,9 +40,9 @@ import numpy as np
 
 from marketenv.engine import features as EF
 from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES, TICKS_PER_YEAR
-from marketenv.types import TICKS_PER_UNIT
 from marketenv.market import Market, TickStats
 from marketenv.price_history import PriceHistory
+from marketenv.types import TICKS_PER_UNIT
 
 _SQRT_TPY = math.sqrt(TICKS_PER_YEAR)
 _M0, _M1 = 0, 31  # market block: mid_price .. news_ticks_remaining
@@ -208,7 +208,8 @@ class MarketFeatures:
         self.prev_mid = np.zeros(n)
         self.stats = np.zeros((n, 4), dtype=np.int64)
         """The finished tick's ``(trades, volume, high, low)`` per symbol (ticks)."""
-        self.has_stats = False
+        self.flags = np.zeros(1, dtype=np.int64)
+        """``[1 once a tick has finished]`` (before that the bar is the single mid)."""
         self._rows = np.zeros((n, _ROW))
 
     def observe_stats(self, stats: TickStats) -> None:
@@ -218,7 +219,12 @@ class MarketFeatures:
         st[:, 1] = stats.volume
         st[:, 2] = stats.high
         st[:, 3] = stats.low
-        self.has_stats = True
+        self.flags[0] = 1
+
+    @property
+    def has_stats(self) -> bool:
+        """Whether a tick has finished (its statistics are in :attr:`stats`)."""
+        return bool(self.flags[0])
 
     def row(self, symbol: int) -> np.ndarray:
         """A copy of one symbol's latest 35 market values (as :meth:`rows` last returned)."""
@@ -260,30 +266,52 @@ class AgentRisk:
     """
 
     def __init__(self, n_agents: int) -> None:
-        self.count = 0
+        self.state = np.zeros((EF.N_RISK, n_agents))
+        """Rows ``R_*`` of :mod:`marketenv.engine.features`: previous equity, peak, max
+        drawdown, running mean and M2 of returns, Sharpe, volatility."""
+        self.state[[EF.R_SHARPE, EF.R_VOL]] = _NAN
+        self.counts = np.zeros(2, dtype=np.int64)
+        """``[equities fed, returns seen]``."""
+
+    @property
+    def count(self) -> int:
         """Equities fed so far."""
-        self.n = 0
+        return int(self.counts[0])
+
+    @property
+    def n(self) -> int:
         """Returns seen so far (``count - 1``)."""
-        self.prev = np.zeros(n_agents)
-        self.peak = np.zeros(n_agents)
-        self.max_dd = np.zeros(n_agents)
-        self.mean = np.zeros(n_agents)
-        self.m2 = np.zeros(n_agents)
-        self.sharpe = np.full(n_agents, _NAN)
-        self.volatility = np.full(n_agents, _NAN)
+        return int(self.counts[1])
+
+    @property
+    def max_dd(self) -> np.ndarray:
+        """Largest drawdown so far per agent."""
+        return self.state[EF.R_MAX_DD]
+
+    @property
+    def sharpe(self) -> np.ndarray:
+        """Annualised Sharpe ratio per agent (NaN before two returns)."""
+        return self.state[EF.R_SHARPE]
+
+    @property
+    def volatility(self) -> np.ndarray:
+        """Annualised volatility per agent (NaN before two returns)."""
+        return self.state[EF.R_VOL]
 
     def update(self, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Feed this tick's equities; return ``(max_drawdown, sharpe, volatility)``.
 
         The returned arrays are this object's state (overwritten by the next update).
         """
-        first = self.count == 0
+        c = self.counts
+        first = c[0] == 0
         if not first:
-            self.n += 1
-        self.count += 1
+            c[1] += 1
+        c[0] += 1
+        r = self.state
         EF.risk_kernel(
-            np.ascontiguousarray(equity, dtype=np.float64), first, self.n, self.prev, self.peak,
-            self.max_dd, self.mean, self.m2, self.sharpe, self.volatility, _SQRT_TPY,
+            np.ascontiguousarray(equity, dtype=np.float64), first, int(c[1]), r[EF.R_PREV], r[EF.R_PEAK],
+            r[EF.R_MAX_DD], r[EF.R_MEAN], r[EF.R_M2], r[EF.R_SHARPE], r[EF.R_VOL], _SQRT_TPY,
         )
         return self.max_dd, self.sharpe, self.volatility
 
@@ -326,6 +354,7 @@ class FeatureEngine:
         self._one_symbol = market.n_symbols == 1
         self.obs = np.zeros((n, N_FEATURES))
         self.equity = self.initial_equity.copy()
+        self._loop = (np.empty(n), np.empty(n), np.empty(n))  # pos, cash, equity of a compiled loop
         _warm_up()
 
     @property
@@ -342,12 +371,31 @@ class FeatureEngine:
         m = self.market
         n = self.n_agents
         pos, cash, equity = np.empty(n), np.empty(n), np.empty(n)
-        mid2 = np.array([m.mid2(k) for k in range(m.n_symbols)], dtype=np.int64)
         EF.account_arrays(
-            np.asarray(m.cash, dtype=np.int64), np.asarray(m.position, dtype=np.int64), self._flat, mid2,
-            pos, cash, equity,
+            np.asarray(m.cash, dtype=np.int64), np.asarray(m.position, dtype=np.int64), self._flat,
+            self._mid2(), pos, cash, equity,
         )
         return pos, cash, equity
+
+    def state_arrays(self) -> tuple[np.ndarray, ...]:
+        """The compiled features' state, for compiled callers (see :mod:`agents.crowd_loop`).
+
+        Call :meth:`adopt_loop_state` after running them.
+        """
+        mf = self.market_features
+        return (
+            mf.stats, mf.flags, mf.ind_f, mf.ind_i, mf.ind_buf, mf.ind_val, mf.hist, mf.hist_n, mf.rets,
+            mf.cross_i, mf.prev_mid, mf._rows, self._flat, self.agent_symbols, self.position_limits,
+            self._safe_cash, self.initial_equity, self.risk.state, self.risk.counts, *self._loop, self.obs,
+        )
+
+    def adopt_loop_state(self) -> None:
+        """Publish the account floats a compiled loop computed (as fresh arrays)."""
+        self.pos, self.cash, self.equity = (a.copy() for a in self._loop)
+
+    def _mid2(self) -> np.ndarray:
+        m = self.market
+        return np.array([m.mid2(k) for k in range(m.n_symbols)], dtype=np.int64)
 
     def context(self, agent: int) -> FeatureContext:
         """One agent's :class:`FeatureContext` for the current tick (after :meth:`compute`).
@@ -380,11 +428,12 @@ class FeatureEngine:
         Call exactly once per tick, after :meth:`Market.start_tick`.
         """
         rows = self.market_features.rows()
-        pos, cash, equity = self.account_arrays()
-        self.equity = equity
-        dd, sharpe, vol = self.risk.update(equity)
-        EF.fill_kernel(
-            rows, self.agent_symbols, pos, self.position_limits, cash, self._safe_cash,
-            self.initial_equity, equity, dd, sharpe, vol, self.obs,
+        m = self.market
+        n = self.n_agents
+        self.pos, self.cash, self.equity = np.empty(n), np.empty(n), np.empty(n)
+        EF.agents_step(
+            rows, np.asarray(m.cash, dtype=np.int64), np.asarray(m.position, dtype=np.int64), self._mid2(),
+            self._flat, self.agent_symbols, self.position_limits, self._safe_cash, self.initial_equity,
+            self.risk.state, self.risk.counts, self.pos, self.cash, self.equity, self.obs, _SQRT_TPY,
         )
         return self.obs

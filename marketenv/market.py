@@ -266,6 +266,29 @@ class Market:
         return (self._pool, self._anchor, self._levels, self._n_levels, self._sym, self._acct,
                 self._agent, self._free, self._sc, self._trades)
 
+    def engine_arrays(self) -> tuple[np.ndarray, ...]:
+        """The engine's state arrays, in the argument order of :mod:`marketenv.engine.kernels`.
+
+        For compiled callers that run the kernels themselves; they must hand a reallocated
+        trade buffer back with :meth:`adopt_trades`.
+        """
+        return self._state()
+
+    def process_arrays(self) -> tuple:
+        """``(order_rng, fundamentals_rng, news_rng, fundamentals scalars, fundamentals per
+        symbol, news parameters, news floats, news counts)`` for compiled callers."""
+        f, n = self.fundamentals, self.news
+        return (self._order_rng, f._rng, n._rng, f.state, f.symbol_state, n.params, n.state, n.counts)
+
+    def adopt_trades(self, trades: np.ndarray) -> None:
+        """Take the (possibly reallocated) trade buffer back from a compiled caller."""
+        self._trades = trades
+
+    def reserve_orders(self, slots: int) -> None:
+        """Grow the order pool until at least ``slots`` slots are free."""
+        while self._sc[L.S_N_FREE] < slots:
+            self._grow_pool()
+
     def _grow_pool(self) -> None:
         """Double the order capacity (slots, levels); live orders keep their slots."""
         cap = self._pool.shape[0]
@@ -387,6 +410,11 @@ class Market:
     def trade_array(self) -> np.ndarray:
         """This tick's trades, ``(n, 9)`` int64 in the field order of :class:`Trade` (a copy)."""
         return self._trades[: self._sc[L.S_N_TRADES]].copy()
+
+    @property
+    def last_tick_trade_array(self) -> np.ndarray:
+        """The trades of the last tick a compiled loop finished (valid until the next trade)."""
+        return self._trades[: self._sc[L.S_LAST_N_TRADES]].copy()
 
     @property
     def trades(self) -> list[Trade]:

@@ -290,6 +290,7 @@ class Simulation:
             self.market = Market(config, self.agent_symbols, rngs)
             self.features = FeatureEngine(self.market, self.agent_symbols, limits)
         self.crowd = Crowd(config, self.specs, g.agents)
+        self._compiled = not reference and self.crowd.compiled
         self._obs: np.ndarray | None = None
         self._tick_trades = np.empty((0, 9), dtype=np.int64)
 
@@ -349,8 +350,20 @@ class Simulation:
             self.tick, acts, outcomes, stats, self.fills(), before, self.equity_now(), obs=obs.copy()
         )
 
+    @property
+    def compiled(self) -> bool:
+        """Whether whole ticks run in compiled code (compiled engine and an all-kernel crowd)."""
+        return self._compiled
+
     def run(self, ticks: int) -> int:
         """Run ``ticks`` ticks of the crowd alone as fast as possible; returns trades."""
+        if ticks <= 0:
+            return 0
+        if self._compiled:
+            trades = self.crowd.run_ticks(self, ticks, begin_first=True, begin_last=False)
+            self._tick_trades = self.market.trade_array
+            self._obs = self.features.obs
+            return trades
         start = self.market.total_trades
         for _ in range(ticks):
             obs = self.begin_tick()

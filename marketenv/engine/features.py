@@ -503,3 +503,24 @@ def account_arrays(cash_cents: np.ndarray, position_flat: np.ndarray, flat: np.n
             for s in range(n_sym):
                 acc += float(position_flat[i * n_sym + s]) * float(mid2[s])
             equity[i] = (float(cash_cents[i]) + acc / 2.0) / 100.0
+
+
+@nb.njit(cache=True)
+def agents_step(rows: np.ndarray, cash_cents: np.ndarray, position_flat: np.ndarray, mid2: np.ndarray,
+                flat: np.ndarray, symbols: np.ndarray, position_limit: np.ndarray, safe_cash: np.ndarray,
+                initial_equity: np.ndarray, risk: np.ndarray, risk_i: np.ndarray, pos: np.ndarray,
+                cash: np.ndarray, equity: np.ndarray, obs: np.ndarray, sqrt_tpy: float) -> None:
+    """Every agent's part of a tick's features: accounts, risk update, then the 45 features.
+
+    ``risk`` is ``(N_RISK, n_agents)``, ``risk_i = [equities fed, returns seen]``; ``pos``,
+    ``cash`` and ``equity`` receive the account floats, ``obs`` the feature vectors.
+    """
+    account_arrays(cash_cents, position_flat, flat, mid2, pos, cash, equity)
+    first = risk_i[0] == 0
+    if not first:
+        risk_i[1] += 1
+    risk_i[0] += 1
+    risk_kernel(equity, first, risk_i[1], risk[R_PREV], risk[R_PEAK], risk[R_MAX_DD], risk[R_MEAN], risk[R_M2],
+                risk[R_SHARPE], risk[R_VOL], sqrt_tpy)
+    fill_kernel(rows, symbols, pos, position_limit, cash, safe_cash, initial_equity, equity, risk[R_MAX_DD],
+                risk[R_SHARPE], risk[R_VOL], obs)

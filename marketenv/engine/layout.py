@@ -51,9 +51,9 @@ N_AGENT = 3
 # Scalars.
 (
     S_TICK, S_NEXT_ID, S_FEES, S_TOTAL_TRADES, S_TOTAL_VOLUME, S_N_TRADES, S_N_FREE,
-    S_FEE_RATE, S_ALLOW_SHORT, S_MAX_QTY, S_N_SYMBOLS, S_LIVE,
-) = range(12)
-N_SCALARS = 12
+    S_FEE_RATE, S_ALLOW_SHORT, S_MAX_QTY, S_N_SYMBOLS, S_LIVE, S_LAST_N_TRADES,
+) = range(13)
+N_SCALARS = 13
 
 # Trade columns (the order of marketenv.types.Trade).
 T_TICK, T_SYMBOL, T_PRICE, T_QTY, T_BUYER, T_SELLER, T_BUY_ID, T_SELL_ID, T_AGGRESSOR = range(9)
