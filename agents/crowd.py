@@ -47,6 +47,7 @@ class Crowd:
         self._random = RandomBlock([rngs[i] for i in ids], N_UNIFORMS)
         self._out = np.zeros((len(ids), 6), dtype=np.int64)
         self._table = crowd_loop.outcome_table(len(ids))
+        self._no_uniforms = np.zeros((len(ids), 1, N_UNIFORMS))
         if ids:
             kernels.warm_up()
 
@@ -58,6 +59,7 @@ class Crowd:
     def run_ticks(
         self, sim: Simulation, ticks: int, begin_first: bool, begin_last: bool,
         external: np.ndarray | None = None, external_actions: np.ndarray | None = None,
+        decide: bool = True,
     ) -> int:
         """Run ``ticks`` whole ticks of ``sim`` in compiled code (see :mod:`agents.crowd_loop`).
 
@@ -68,6 +70,8 @@ class Crowd:
             begin_last: End with a begin phase (the next tick's observations).
             external: ``(n_agents,)`` bool, agents whose actions are ``external_actions``.
             external_actions: ``(n_agents, 6)`` int64 flat actions of those agents.
+            decide: Whether the crowd decides (``False``: every action is external and the
+                agents' random numbers are not drawn, as when the caller gives them all).
 
         Returns:
             Trades of the ticks run.
@@ -81,19 +85,29 @@ class Crowd:
         done = 0
         first = begin_first
         while done < ticks:
-            buf, k, left = self._random.window()
+            if decide:
+                buf, k, left = self._random.window()
+            else:
+                buf, k, left = self._no_uniforms, 0, ticks - done
             chunk = min(ticks - done, left)
-            last = begin_last if done + chunk == ticks else True  # between chunks the next tick begins
-            trades, ran = crowd_loop.run_ticks(
-                chunk, first, last, *m.engine_arrays(), *m.process_arrays(), *fe.state_arrays(),
-                buf, k, self._kinds, self._params, self._out, external, external_actions, self._table,
-            )
-            m.adopt_trades(trades)
-            self._random.advance(ran)
-            done += ran
-            first = False
-            if ran < chunk:  # stopped before a tick for want of free order slots
-                m.reserve_orders(2 * n + 2)
+            draws = m.process_draws(chunk)
+            used = 0
+            while used < chunk:  # more than once only when the order pool must grow
+                part = chunk - used
+                last = begin_last if done + part == ticks else True  # between chunks the next tick begins
+                trades, ran = crowd_loop.run_ticks(
+                    part, first, last, *m.engine_arrays(), *(d[used:] for d in draws), *m.process_state(),
+                    *fe.state_arrays(), buf, k + used, self._kinds, self._params, self._out, external,
+                    external_actions, self._table, decide,
+                )
+                m.adopt_trades(trades)
+                first = False
+                used += ran
+                done += ran
+                if ran < part:  # stopped before a tick for want of free order slots
+                    m.reserve_orders(2 * n + 2)
+            if decide:
+                self._random.advance(chunk)
         fe.adopt_loop_state()
         return m.total_trades - start
 

@@ -61,18 +61,21 @@ def _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, n
 def run_ticks(
     n_ticks, begin_first, begin_last,  # noqa: ANN001
     pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades,  # noqa: ANN001
-    order_rng, fund_rng, news_rng, fund_f, fund_s, news_c, news_f, news_i,  # noqa: ANN001
+    perms, fund_z, news_u, news_t, fund_f, fund_s, news_c, news_f, news_i,  # noqa: ANN001
     stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows,  # noqa: ANN001
     flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs,  # noqa: ANN001
-    ublock, uk, kinds, params, acts, ext_mask, ext_acts, out,  # noqa: ANN001
+    ublock, uk, kinds, params, acts, ext_mask, ext_acts, out, crowd_decides,  # noqa: ANN001
 ):  # noqa: ANN201
     """Run up to ``n_ticks`` finish phases (with begin phases around them, see below).
 
     With ``begin_first`` a begin phase comes first; between finish phases there is always
     one; with ``begin_last`` the last finish phase is followed by one (the env's step).
-    Agents with ``ext_mask`` act ``ext_acts`` instead of their strategy. The uniforms of
-    tick ``j`` are ``ublock[:, uk + j]``; the caller refills the block, so ``n_ticks`` must
-    not run past its end. Stops early (before a finish phase) if fewer than ``2 * n_agents
+    Agents with ``ext_mask`` act ``ext_acts`` instead of their strategy. Unless
+    ``crowd_decides`` is false (every action is given, no uniforms are used), the uniforms
+    of tick ``j`` are ``ublock[:, uk + j]``; the caller refills the block, so ``n_ticks``
+    must not run past its end. ``perms``, ``fund_z``, ``news_u`` and ``news_t`` hold each
+    tick's random draws of the acting order, fundamentals and news (row ``j`` for tick
+    ``j``). Stops early (before a finish phase) if fewer than ``2 * n_agents
     + 2`` order slots are free.
 
     Returns:
@@ -86,19 +89,20 @@ def run_ticks(
     for j in range(n_ticks):
         if sc[S_N_FREE] < 2 * n + 2:
             return trades, j
-        decide(obs, ublock[:, uk + j, :], kinds, params, acts)
+        if crowd_decides:
+            decide(obs, ublock[:, uk + j, :], kinds, params, acts)
         for i in range(n):
             if ext_mask[i]:
                 acts[i, :] = ext_acts[i, :]
-        order = order_rng.permutation(n)
+        order = perms[j]
         for i in range(n):
             out[i, :] = 0
             out[i, O_STATUS_BUY] = -1
             out[i, O_STATUS_SELL] = -1
         trades, _done = K.execute(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, acts, order,
                                   agent_symbols, fund_s[:, X.FS_FAIR] * 100.0, 0, out)
-        X.news_step(news_rng, news_c, news_f, news_i)
-        X.fundamentals_step(fund_rng, fund_f, fund_s, news_f)
+        X.news_step(news_u[j], news_t[j], news_c, news_f, news_i)
+        X.fundamentals_step(fund_z[j], fund_f, fund_s, news_f)
         trades = K.end_tick(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
                             fund_s[:, X.FS_FAIR] * 100.0)
         for s in range(sym.shape[0]):

@@ -278,12 +278,8 @@ class MarketEnv(gym.Env):
         # The run's root seed comes from the env's seeded generator (one root of randomness).
         run_seed = int(self.np_random.integers(0, 2**63 - 1))
         self._sim = sim = Simulation(self.config, seed=run_seed)
-        skip = self._warmup_skip
-        for _ in range(self.warmup_ticks):
-            obs = sim.begin_tick()
-            # The learner's slot holds; its group still draws its random numbers.
-            sim.execute(sim.crowd_actions(obs, skip))
-        sim.begin_tick()
+        # The learner's slot holds; its group still draws its random numbers.
+        sim.warm_up(self.warmup_ticks, self._warmup_skip)
         self.last_transition = None
         self.last_trades = []
         self._steps = 0
@@ -311,9 +307,7 @@ class MarketEnv(gym.Env):
             )
         order = self.order_action(action)
         i = self.agent_id
-        acts = sim.crowd_actions(sim.features.obs)
-        acts[i] = order
-        tr = sim.advance(acts)
+        tr = sim.advance_external({i: order})
         self.last_transition = tr
         self.last_trades = sim.last_trades
         after = float(tr.equity_after[i])

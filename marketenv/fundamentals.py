@@ -111,7 +111,8 @@ class Fundamentals:
         news = np.zeros((self.symbol_state.shape[0], X.N_NEWS_F))
         news[:, X.NF_JUMP] = jumps
         news[:, X.NF_ATTENTION] = attention
-        X.fundamentals_step(self._rng, self.state, self.symbol_state, news)
+        z = self._rng.standard_normal(self.symbol_state.shape[0] + 2)
+        X.fundamentals_step(z, self.state, self.symbol_state, news)
         return self.fair_value
 
     def fair_value_ticks(self) -> np.ndarray:

@@ -57,6 +57,7 @@ import numpy as np
 
 from marketenv.actions import OutcomeArray
 from marketenv.config import Config
+from marketenv.engine import exogenous as X
 from marketenv.engine import kernels as K
 from marketenv.engine import layout as L
 from marketenv.errors import InvalidOrderError
@@ -274,11 +275,28 @@ class Market:
         """
         return self._state()
 
-    def process_arrays(self) -> tuple:
-        """``(order_rng, fundamentals_rng, news_rng, fundamentals scalars, fundamentals per
-        symbol, news parameters, news floats, news counts)`` for compiled callers."""
-        f, n = self.fundamentals, self.news
-        return (self._order_rng, f._rng, n._rng, f.state, f.symbol_state, n.params, n.state, n.counts)
+    def process_draws(self, ticks: int) -> tuple[np.ndarray, ...]:
+        """The random draws of the next ``ticks`` ticks' processes, as tick-by-tick use draws them.
+
+        Returns ``(acting orders (ticks, n_agents), fundamentals normals (ticks, n_symbols + 2),
+        news uniforms (ticks, 4 n_symbols), news Student-t draws (ticks, n_symbols))``: the
+        same numbers :meth:`agent_order`, the fundamentals and the news would draw over those
+        ticks, for compiled callers; the generators move on as if those ticks had run.
+        """
+        n, S = self.n_agents, self.n_symbols
+        if ticks == 1:
+            perms = self._order_rng.permutation(n).reshape(1, n)
+        else:
+            perms = self._order_rng.permuted(np.tile(np.arange(n, dtype=np.int64), (ticks, 1)), axis=1)
+        z = self.fundamentals._rng.standard_normal((ticks, S + 2))
+        u, t = X.draw_news(self.news._rng, ticks, S, self.config.news.jump_tail)
+        return perms, z, u, t
+
+    def process_state(self) -> tuple[np.ndarray, ...]:
+        """``(fundamentals scalars, fundamentals per symbol, news parameters, news floats,
+        news counts)``: the processes' state arrays, for compiled callers."""
+        f, nw = self.fundamentals, self.news
+        return (f.state, f.symbol_state, nw.params, nw.state, nw.counts)
 
     def adopt_trades(self, trades: np.ndarray) -> None:
         """Take the (possibly reallocated) trade buffer back from a compiled caller."""

@@ -104,7 +104,10 @@ class NewsGenerator:
         Returns:
             Per-symbol log-earnings jump of this tick (also in :attr:`jump`).
         """
-        X.news_step(self._rng, self.params, self.state, self.counts)
+        n = self.n_symbols
+        u = self._rng.random(4 * n)
+        t = self._rng.standard_t(self.config.jump_tail, n)
+        X.news_step(u, t, self.params, self.state, self.counts)
         return self.jump
 
     def active(self, symbol: int) -> NewsEvent | None:

@@ -285,10 +285,7 @@ class MarketParallelEnv(ParallelEnv):
         self.last_transition = None
         self.last_trades = []
         skip = frozenset() if self._all_learn else self._skip
-        obs = sim.begin_tick()
-        for _ in range(self.warmup_ticks):
-            sim.execute(sim.crowd_actions(obs, skip))
-            obs = sim.begin_tick()
+        sim.warm_up(self.warmup_ticks, skip)
         mids = np.array([sim.market.mid_price(int(s)) for s in self._symbols])
         pos0 = np.abs(np.asarray(sim.market.initial_position)[self._pos_index])
         self._scaler.start(mids, self._cash0 + pos0 * mids)
@@ -308,10 +305,8 @@ class MarketParallelEnv(ParallelEnv):
             raise ResetNeeded("step() called before reset() or after the episode ended; call reset()")
         if not isinstance(actions, dict):
             raise InvalidActionError(f"actions must be a dict of agent name -> action (got {type(actions).__name__})")
-        if self._all_learn:
-            acts = np.zeros((self._n, *ACTION_SHAPE), dtype=np.int64)
-        else:
-            acts = sim.crowd_actions(sim.features.obs, self._skip)
+        # Learners that send no action hold; the crowd acts by its strategies.
+        acts = np.zeros((self._n, *ACTION_SHAPE), dtype=np.int64)
         mapping = self.agent_name_mapping
         order = self.codec.order
         for name, a in actions.items():
@@ -323,7 +318,14 @@ class MarketParallelEnv(ParallelEnv):
             if not self._alive[self._slot_of[name]]:
                 raise InvalidActionError(f"{name}: agent is terminated and cannot act")
             acts[i] = order(a, name)
-        return self._finish(self._advance(acts))
+        if self._all_learn:
+            return self._finish(self._advance(acts))
+        if not self._alive.all():
+            acts[self._ids[~self._alive]] = 0
+        tr = sim.advance_external({int(i): acts[i] for i in self._ids})
+        self.last_transition = tr
+        self.last_trades = sim.last_trades
+        return self._finish(tr)
 
     def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """Batched step of every slot with raw order actions (the crowd's too).

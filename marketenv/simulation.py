@@ -29,8 +29,9 @@ from agents.crowd import Crowd
 from agents.registry import agent_specs
 from marketenv.actions import NO_OUTCOME, ActionOutcome, OutcomeArray, encode_action
 from marketenv.config import Config
+from marketenv.engine.kernels import fills as fill_kernel
 from marketenv.features import FeatureEngine
-from marketenv.market import Market, TickStats
+from marketenv.market import Market, TickStats, rejection_reason
 from marketenv.types import TICKS_PER_UNIT, Trade
 
 
@@ -291,6 +292,7 @@ class Simulation:
             self.features = FeatureEngine(self.market, self.agent_symbols, limits)
         self.crowd = Crowd(config, self.specs, g.agents)
         self._compiled = not reference and self.crowd.compiled
+        self._fee_rate = config.market.fee_centibps
         self._obs: np.ndarray | None = None
         self._tick_trades = np.empty((0, 9), dtype=np.int64)
 
@@ -376,6 +378,9 @@ class Simulation:
         Returns the transition of the finished tick; the next tick's observations are in
         ``self.features.obs`` afterwards.
         """
+        if self._compiled:
+            flat = np.ascontiguousarray(actions, dtype=np.int64).reshape(self.n_agents, 6)
+            return self._compiled_tick(np.ones(self.n_agents, dtype=np.bool_), flat, decide=False)
         before = self.features.equity
         outcomes, stats = self.execute(actions)
         fills = self.fills()
@@ -383,34 +388,73 @@ class Simulation:
         self.begin_tick()
         return Transition(tick, actions, outcomes, stats, fills, before, self.features.equity)
 
+    def warm_up(self, ticks: int, hold: frozenset[int] = frozenset()) -> None:
+        """Run ``ticks`` ticks of the crowd, agents in ``hold`` holding, then begin the next tick.
+
+        The held agents' strategies still draw their random numbers (so the other agents'
+        streams do not depend on who is held).
+        """
+        if self._compiled:
+            mask = np.zeros(self.n_agents, dtype=np.bool_)
+            mask[list(hold)] = True
+            zeros = np.zeros((self.n_agents, 6), dtype=np.int64)
+            if ticks > 0:
+                self.crowd.run_ticks(self, ticks, begin_first=True, begin_last=True, external=mask,
+                                     external_actions=zeros)
+            else:
+                self.begin_tick()
+            self._obs = self.features.obs
+            return
+        for _ in range(ticks):
+            obs = self.begin_tick()
+            self.execute(self.crowd_actions(obs, hold))
+        self.begin_tick()
+
+    def advance_external(self, external: Mapping[int, np.ndarray]) -> Transition:
+        """Finish this tick with the crowd's actions except ``external`` ones, then begin the next.
+
+        Args:
+            external: Agent id -> ``(2, 3)`` order action, replacing that agent's strategy.
+
+        Returns:
+            The finished tick's transition (the next tick's observations are in
+            ``self.features.obs`` afterwards), as :meth:`advance` gives.
+        """
+        if not self._compiled:
+            acts = self.crowd_actions(self.features.obs)
+            for aid, a in external.items():
+                acts[aid] = a
+            return self.advance(acts)
+        mask = np.zeros(self.n_agents, dtype=np.bool_)
+        ext = np.zeros((self.n_agents, 6), dtype=np.int64)
+        for aid, a in external.items():
+            mask[aid] = True
+            ext[aid] = np.asarray(a, dtype=np.int64).reshape(6)
+        return self._compiled_tick(mask, ext, decide=True)
+
+    def _compiled_tick(self, mask: np.ndarray, ext: np.ndarray, decide: bool) -> Transition:
+        before = self.features.equity
+        tick = self.tick
+        self.crowd.run_ticks(self, 1, begin_first=False, begin_last=True, external=mask, external_actions=ext,
+                             decide=decide)
+        m = self.market
+        self._tick_trades = m.last_tick_trade_array
+        st = self.features.market_features.stats
+        stats = TickStats(tick, st[:, 0].copy(), st[:, 1].copy(), st[:, 2].copy(), st[:, 3].copy())
+        outcomes = OutcomeArray(self.crowd.last_outcomes.copy(), rejection_reason)
+        acts = self.crowd.last_actions.copy().reshape(self.n_agents, 2, 3)
+        self._obs = self.features.obs
+        return Transition(tick, acts, outcomes, stats, self._fills(self._tick_trades), before, self.features.equity)
+
     def fills(self) -> Fills:
         """Every agent's buys, sells and fees in the current tick (from the market's trades)."""
+        return self._fills(self.market.trade_array)
+
+    def _fills(self, t: np.ndarray) -> Fills:
+        """Every agent's buys, sells and fees from an ``(n, 9)`` trade array."""
         n = self.n_agents
         m = self.market
-        t = m.trade_array  # Trade fields: tick, symbol, price, quantity, buyer, seller, ...
         if not len(t):
             return Fills.none(n, m.n_symbols)
-        q = t[:, 3]
-        cents = q * t[:, 2]
-        fee = m.fees_of(cents)
-        buyer, seller = t[:, 4], t[:, 5]
-        sym, price = t[:, 1], t[:, 2]
-        low = np.full(m.n_symbols, np.iinfo(np.int64).max)
-        high = np.full(m.n_symbols, -1, dtype=np.int64)
-        np.minimum.at(low, sym, price)
-        np.maximum.at(high, sym, price)
-        low[high < 0] = -1
-
-        def per_agent(who: np.ndarray, w: np.ndarray) -> np.ndarray:
-            # float64 weights are exact: share counts and cent notionals stay far below 2**53
-            return np.bincount(who, weights=w, minlength=n).astype(np.int64)
-
-        return Fills(
-            buy_quantity=per_agent(buyer, q),
-            sell_quantity=per_agent(seller, q),
-            buy_cents=per_agent(buyer, cents),
-            sell_cents=per_agent(seller, cents),
-            fee_cents=per_agent(buyer, fee) + per_agent(seller, fee),
-            low_ticks=low,
-            high_ticks=high,
-        )
+        per, rng = fill_kernel(np.ascontiguousarray(t, dtype=np.int64), n, m.n_symbols, self._fee_rate)
+        return Fills(per[:, 0], per[:, 1], per[:, 2], per[:, 3], per[:, 4], rng[:, 0], rng[:, 1])

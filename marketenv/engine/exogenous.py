@@ -3,9 +3,10 @@
 :class:`marketenv.fundamentals.Fundamentals` and :class:`marketenv.news.NewsGenerator`
 keep their state in the arrays these kernels advance, so the Python classes and the
 compiled tick loop run one implementation. Random numbers come from each process's own
-``numpy.random.Generator`` (numba draws the same streams as NumPy). Transcendental
-functions are the C library's scalar ones (``math.exp``), so results do not depend on
-which SIMD variant NumPy picks on a given CPU.
+``numpy.random.Generator``, drawn by the caller (one call per tick, or blocks of ticks
+that give the same stream: :func:`draw_news`). Transcendental functions are the C
+library's scalar ones (``math.exp``), so results do not depend on which SIMD variant NumPy
+picks on a given CPU.
 """
 
 from __future__ import annotations
@@ -31,21 +32,21 @@ N_NEWS_I = 3
 
 
 @nb.njit(cache=True)
-def fundamentals_step(rng: np.random.Generator, f: np.ndarray, fs: np.ndarray, news_f: np.ndarray) -> None:
+def fundamentals_step(z: np.ndarray, f: np.ndarray, fs: np.ndarray, news_f: np.ndarray) -> None:
     """Advance the volatility regime and every symbol's log earnings by one tick.
 
-    Draws ``n_symbols + 2`` standard normals: the regime's, the common factor's, then one
-    per symbol. Jumps and attention are the news columns of this tick.
+    ``z`` is the tick's ``n_symbols + 2`` standard normals: the regime's, the common
+    factor's, then one per symbol. Jumps and attention are the news columns of this tick.
     """
     n = fs.shape[0]
-    z0 = rng.standard_normal()
-    z1 = rng.standard_normal()
+    z0 = z[0]
+    z1 = z[1]
     lr = f[F_PHI] * f[F_LOG_REGIME] + f[F_REGIME_STEP] * z0
     f[F_LOG_REGIME] = lr
     vov = f[F_VOL_OF_VOL]
     regime = math.exp(lr - vov * vov)
     for s in range(n):
-        zs = rng.standard_normal()
+        zs = z[2 + s]
         sd = fs[s, FS_SIGMA] * (regime * news_f[s, NF_ATTENTION])
         shock = f[F_COMMON] * z1 + f[F_OWN] * zs
         le = fs[s, FS_LOG_EARNINGS] + (sd * shock - 0.5 * sd * sd + news_f[s, NF_JUMP])
@@ -54,8 +55,9 @@ def fundamentals_step(rng: np.random.Generator, f: np.ndarray, fs: np.ndarray, n
 
 
 @nb.njit(cache=True)
-def news_step(rng: np.random.Generator, c: np.ndarray, nf: np.ndarray, ni: np.ndarray) -> None:
-    """Advance every symbol's news by one tick (``4 * n`` uniforms, then ``n`` Student-t draws).
+def news_step(u: np.ndarray, t: np.ndarray, c: np.ndarray, nf: np.ndarray, ni: np.ndarray) -> None:
+    """Advance every symbol's news by one tick from its ``4 * n`` uniforms ``u`` and ``n``
+    Student-t draws ``t`` (drawn in that order).
 
     An active event ages by one tick; a symbol with none starts one with probability
     ``rate``: sentiment uniform in [-1, 1), magnitude uniform in [0, 1), a Pareto duration,
@@ -63,12 +65,6 @@ def news_step(rng: np.random.Generator, c: np.ndarray, nf: np.ndarray, ni: np.nd
     ``1 + attention * magnitude``.
     """
     n = nf.shape[0]
-    u = np.empty(4 * n)
-    for i in range(4 * n):
-        u[i] = rng.random()
-    t = np.empty(n)
-    for s in range(n):
-        t[s] = rng.standard_t(c[NC_JUMP_TAIL])
     for s in range(n):
         nf[s, NF_JUMP] = 0.0
         if ni[s, NI_REMAINING] > 0:
@@ -90,3 +86,29 @@ def news_step(rng: np.random.Generator, c: np.ndarray, nf: np.ndarray, ni: np.nd
                 nf[s, NF_MAGNITUDE] = 0.0
                 ni[s, NI_DURATION] = 0
         nf[s, NF_ATTENTION] = 1.0 + c[NC_ATTENTION] * nf[s, NF_MAGNITUDE]
+
+
+@nb.njit(cache=True)
+def _draw_news(rng: np.random.Generator, ticks: int, n: int, df: float) -> tuple[np.ndarray, np.ndarray]:
+    u = np.empty((ticks, 4 * n))
+    t = np.empty((ticks, n))
+    for k in range(ticks):
+        for i in range(4 * n):
+            u[k, i] = rng.random()
+        for s in range(n):
+            t[k, s] = rng.standard_t(df)
+    return u, t
+
+
+def draw_news(rng: np.random.Generator, ticks: int, n: int, df: float) -> tuple[np.ndarray, np.ndarray]:
+    """The news draws of ``ticks`` ticks, ``(u (ticks, 4n), t (ticks, n))``: each tick's
+    ``rng.random(4n)`` then ``rng.standard_t(df, n)``, the stream :meth:`NewsGenerator.step`
+    draws tick by tick."""
+    if ticks < 16:  # handing a Generator to numba costs about as much as 20 NumPy calls
+        u = np.empty((ticks, 4 * n))
+        t = np.empty((ticks, n))
+        for k in range(ticks):
+            u[k] = rng.random(4 * n)
+            t[k] = rng.standard_t(df, n)
+        return u, t
+    return _draw_news(rng, ticks, n, df)

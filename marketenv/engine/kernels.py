@@ -692,3 +692,35 @@ def end_tick(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_lev
     for s in range(sym.shape[0]):
         refresh_quote(levels, n_levels, sym, s)
     return trades
+
+
+@nb.njit(cache=True)
+def fills(trades: np.ndarray, n_agents: int, n_symbols: int, fee_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-agent fills of a list of trades and per-symbol price range.
+
+    Returns ``(per_agent (n_agents, 5): bought shares, sold shares, bought cents, sold
+    cents, fees paid; range (n_symbols, 2): lowest, highest trade price in ticks, -1 where
+    the symbol did not trade)``.
+    """
+    per = np.zeros((n_agents, 5), dtype=np.int64)
+    rng = np.full((n_symbols, 2), -1, dtype=np.int64)
+    for i in range(trades.shape[0]):
+        t = trades[i]
+        q = t[T_QTY]
+        p = t[T_PRICE]
+        cents = p * q
+        fee = cents * fee_rate // _FEE_DIV
+        b = t[T_BUYER]
+        s = t[T_SELLER]
+        per[b, 0] += q
+        per[s, 1] += q
+        per[b, 2] += cents
+        per[s, 3] += cents
+        per[b, 4] += fee
+        per[s, 4] += fee
+        y = t[T_SYMBOL]
+        if rng[y, 0] < 0 or p < rng[y, 0]:
+            rng[y, 0] = p
+        if p > rng[y, 1]:
+            rng[y, 1] = p
+    return per, rng
