@@ -91,6 +91,16 @@ def _record_int(text: str) -> int:
     return _int_in(text, -MAX_TICKS, MAX_TICKS)  # the sign is checked by RecordSchedule
 
 
+RECORD_FLAGS: dict[str, str] = {
+    "warmup": "--record-warmup",
+    "interval": "--record-interval",
+    "ticks": "--ticks",
+    "path": "--record-output",
+}
+"""The flags of the recording parameters (:class:`recorders.schedule.RecordSchedule`,
+:class:`recorders.parquet_writer.ParquetRecordWriter`) that library errors name."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the main command."""
     p = _Parser(
@@ -315,7 +325,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.headless:
             return run_headless(_load(args), quiet=args.quiet)
     except MarketEnvError as e:
-        print(f"marketenv: error: {e}", file=sys.stderr)
+        print(f"marketenv: error: {flag_message(str(e), RECORD_FLAGS)}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"marketenv: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)

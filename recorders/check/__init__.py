@@ -10,7 +10,7 @@ every (agent, symbol) pair from one batch to the next. The checks:
 
 1. ``schema``: column names, order and types exactly as :func:`recorders.schema.build_schema`
    makes them, and the ``marketenv.*`` metadata present and well formed.
-2. ``warmup``: no row before ``--record-warmup``.
+2. ``warmup``: no row before the recording's ``warmup`` tick.
 3. ``interval``: every tick is ``warmup + k * interval``, none missing in between, ticks
    nondecreasing, rows ordered by (tick, agent_id), no duplicate (tick, agent, symbol).
 4. ``feature_ranges``: RSI in [0, 100], spread >= 0, mid > 0, drawdown in [0, 1], news

@@ -212,7 +212,7 @@ class Interval(Check):
         if prev is not None:
             self.flag(b, "duplicate (tick, agent, symbol)", prev["tick"] == tick, tick)
         if self.ticks is not None:
-            self.flag(b, f"tick >= --ticks {self.ticks}", tick >= self.ticks, tick)
+            self.flag(b, f"tick >= ticks {self.ticks}", tick >= self.ticks, tick)
         self.n_ticks += int(np.count_nonzero(new_tick)) + (0 if self.prev_tick is not None else 1)
         self.prev_tick = int(tick[-1])
         self.prev_agent = agent[-1]
