@@ -52,14 +52,6 @@ from recorders.schema import (
 )
 from recorders.sweep import MARKET_DIR
 
-MARKET_CHECKS: tuple[tuple[str, str], ...] = (
-    ("schema", "Schema correctness"),
-    ("ticks", "Ticks and symbols"),
-    ("book", "Book consistency"),
-    ("bars", "Bars and continuity"),
-    ("nan_policy", "NaN policy"),
-)
-
 _K = range(1, DEPTH_LEVELS + 1)
 
 

@@ -122,11 +122,6 @@ class TreeNodes:
         """Number of nodes."""
         return int(self.feature.shape[0])
 
-    @property
-    def is_leaf(self) -> np.ndarray:
-        """``(n_nodes,)`` bool mask of the leaves."""
-        return self.feature < 0
-
     def to_dict(self) -> dict[str, list[Any]]:
         """Return the JSON-ready node arrays of this tree.
 
