@@ -8,12 +8,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 from agents.models import CLASSES
-from agents.training.options import FEATURE_PREFIX, TrainOptions
+from agents.training.options import FEATURE_PREFIX, TrainOptions, fail
 from marketenv.errors import TrainingError
 from marketenv.feature_spec import AGENT_STATE_FEATURES
 from marketenv.outputs import brief, check_output
@@ -42,10 +42,6 @@ class TrainingData:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def _fail(message: str) -> NoReturn:
-    raise TrainingError(message)
-
-
 def check_paths(options: TrainOptions) -> Path:
     """Refuse a recording given twice and an output that is not a writable new file.
 
@@ -59,14 +55,14 @@ def check_paths(options: TrainOptions) -> Path:
     for rec in options.recordings:
         key = os.path.realpath(rec)
         if key in seen:
-            _fail(
+            fail(
                 f"recording {brief(rec)} is given twice (also as {brief(seen[key])}), so its rows"
                 " would count twice (and be in both sets with `split` file): pass each file once"
             )
         seen[key] = rec
     out = check_output(options.out, "`out`", options.recordings, "model.json", TrainingError)
     if not out.parent.is_dir():
-        _fail(f"`out` {out}: directory {out.parent} does not exist; create it first")
+        fail(f"`out` {out}: directory {out.parent} does not exist; create it first")
     return out
 
 
@@ -82,18 +78,18 @@ def inspect_recordings(paths: Sequence[str]) -> list[dict[str, Any]]:
     for raw in paths:
         path = Path(raw)
         if not path.is_file():
-            _fail(f"recording {path} does not exist or is not a file: pass a .parquet recording")
+            fail(f"recording {path} does not exist or is not a file: pass a .parquet recording")
         try:
             pf = pq.ParquetFile(path)
             schema = pf.schema_arrow
             rows = pf.metadata.num_rows
         except (OSError, pa.ArrowException) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            _fail(f"recording {path} is not a readable Parquet file ({first})")
+            fail(f"recording {path} is not a readable Parquet file ({first})")
         try:
             metadata = decode_metadata(schema.metadata)
         except RecordingError as exc:
-            _fail(f"recording {path}: {exc}")
+            fail(f"recording {path}: {exc}")
         out.append(
             {
                 "path": str(path),
@@ -113,7 +109,7 @@ def select_features(options: TrainOptions, sources: list[dict[str, Any]]) -> lis
     if every:
         names = available
         if not names:
-            _fail(
+            fail(
                 f"recording {first['path']} has no f_ feature columns: it is not a marketenv recording"
             )
     else:
@@ -121,17 +117,17 @@ def select_features(options: TrainOptions, sources: list[dict[str, Any]]) -> lis
     if options.exclude_agent_state:
         names = [n for n in names if n not in AGENT_STATE_FEATURES]
         if not names:
-            _fail("no features left after `exclude_agent_state`: add market features to `features`")
+            fail("no features left after `exclude_agent_state`: add market features to `features`")
     for src in sources:
         have = set(src["columns"])
         missing = [n for n in names if FEATURE_PREFIX + n not in have]
         if missing:
             if every:
-                _fail(
+                fail(
                     f"recording {src['path']} lacks column {FEATURE_PREFIX + missing[0]} of {first['path']}: "
                     "pass `features` with columns every file has"
                 )
-            _fail(
+            fail(
                 f"`features`: recording {src['path']} has no column {FEATURE_PREFIX + missing[0]}; "
                 "use names from the recording (or `features` all)"
             )
@@ -139,11 +135,12 @@ def select_features(options: TrainOptions, sources: list[dict[str, Any]]) -> lis
 
 
 def check_columns(options: TrainOptions, sources: list[dict[str, Any]]) -> None:
+    """Refuse a recording without the id columns or the column the label is made of."""
     needed = [*_ID_COLUMNS, "action" if options.label == "action" else "f_mid_price"]
     for src in sources:
         missing = [c for c in needed if c not in src["columns"]]
         if missing:
-            _fail(
+            fail(
                 f"recording {src['path']} is not a marketenv recording: it has no column "
                 f"{missing[0]!r} (write it with marketenv --headless-record)"
             )
@@ -192,16 +189,16 @@ def load_rows(options: TrainOptions, sources: list[dict[str, Any]], features: li
         df = pl.concat(frames).sort(["_file", "tick", "agent_id", "symbol"]).collect()
     except pl.exceptions.PolarsError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        _fail(
+        fail(
             f"cannot read the recordings ({first}): check that every file is a marketenv recording"
         )
     except OSError as exc:
-        _fail(f"cannot read the recordings ({exc}): check the files")
+        fail(f"cannot read the recordings ({exc}): check the files")
 
     if notes["rows_after_agent_filter"] == 0:
         if pattern is not None:
-            _fail(f"no rows left after `agents` {options.agents!r}: no agent_name matches it")
-        _fail("the recordings hold no rows: record a longer run")
+            fail(f"no rows left after `agents` {options.agents!r}: no agent_name matches it")
+        fail("the recordings hold no rows: record a longer run")
     x = df.select([FEATURE_PREFIX + n for n in features]).to_numpy().astype(np.float32, copy=False)
     x = np.ascontiguousarray(x)
     tick = df["tick"].to_numpy().astype(np.int64, copy=False)
@@ -210,7 +207,7 @@ def load_rows(options: TrainOptions, sources: list[dict[str, Any]], features: li
         y = df["_y"].to_numpy().astype(np.int64, copy=False)
         bad = ~np.isin(y, CLASSES)
         if bad.any():
-            _fail(
+            fail(
                 f"the action column holds {int(bad.sum())} values outside -1/0/1 (e.g. {int(y[bad][0])}): "
                 "the recording is corrupt"
             )
@@ -218,7 +215,7 @@ def load_rows(options: TrainOptions, sources: list[dict[str, Any]], features: li
     else:
         notes["rows_without_future"] = notes["rows_after_agent_filter"] - df.height
         if df.height == 0:
-            _fail(
+            fail(
                 f"no row has a row {horizon} ticks later for the same agent and symbol: "
                 "use a `horizon` that is a multiple of the recording interval and shorter than the run"
             )
@@ -231,11 +228,11 @@ def load_rows(options: TrainOptions, sources: list[dict[str, Any]], features: li
         y = np.where(np.abs(change_bps) >= options.dead_zone, np.sign(change_bps), 0.0)
         x, y, tick, file_idx = x[finite], y[finite].astype(np.int64), tick[finite], file_idx[finite]
         if x.shape[0] == 0:
-            _fail("no row has a finite mid-price move: check f_mid_price in the recordings")
+            fail("no row has a finite mid-price move: check f_mid_price in the recordings")
     inf_cols = np.isinf(x).any(axis=0)
     if inf_cols.any():
         name = features[int(np.flatnonzero(inf_cols)[0])]
-        _fail(
+        fail(
             f"column {FEATURE_PREFIX}{name} holds infinite (or beyond float32 range) values: "
             f"the recording is corrupt; leave it out with `features`"
         )
@@ -270,7 +267,7 @@ def split_rows(
         if ticks.size < 2:
             if n_files > 1 and ticks.size == 0:
                 continue
-            _fail(
+            fail(
                 f"recording {src['path']} has {ticks.size} usable tick(s); `split` time needs at "
                 "least 2: record a longer run"
             )

@@ -8,12 +8,20 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from marketenv.config import MAX_TICKS
 from marketenv.errors import TrainingError
 
-__all__ = ["DEFAULT_HORIZON", "FEATURE_PREFIX", "MAX_DEPTH", "MAX_ESTIMATORS", "TrainOptions"]
+__all__ = [
+    "DEFAULT_HORIZON",
+    "FEATURE_PREFIX",
+    "MAX_DEPTH",
+    "MAX_ESTIMATORS",
+    "MAX_SEED",
+    "TrainOptions",
+    "fail",
+]
 
 FEATURE_PREFIX = "f_"
 """Prefix of the feature columns of a recording."""
@@ -33,28 +41,29 @@ MAX_SEED = 2**32 - 1
 _CHOICES = {"label": ("action", "forward"), "split": ("time", "file"), "model": ("forest", "tree")}
 
 
-def _fail(message: str) -> Any:
+def fail(message: str) -> NoReturn:
+    """Raise :class:`~marketenv.errors.TrainingError` with ``message``."""
     raise TrainingError(message)
 
 
 def _integer(name: str, value: Any, lo: int, hi: int) -> int:
     """``value`` as an int in ``lo..hi``; the error names the parameter ``name``."""
     if isinstance(value, bool):
-        _fail(f"`{name}` must be an integer (got {value!r})")
+        fail(f"`{name}` must be an integer (got {value!r})")
     try:
         v = operator.index(value)
     except TypeError:
-        _fail(f"`{name}` must be an integer (got {value!r})")
+        fail(f"`{name}` must be an integer (got {value!r})")
     if v < lo:
-        _fail(f"`{name}` must be >= {lo} (got {v})")
+        fail(f"`{name}` must be >= {lo} (got {v})")
     if v > hi:
-        _fail(f"`{name}` must be <= {hi:,} (got {v:,})")
+        fail(f"`{name}` must be <= {hi:,} (got {v:,})")
     return v
 
 
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        _fail(f"`{name}` must be a number (got {value!r})")
+        fail(f"`{name}` must be a number (got {value!r})")
     return float(value)
 
 
@@ -109,33 +118,33 @@ class TrainOptions:
     def __post_init__(self) -> None:
         """Validate every value and normalise the containers and defaults."""
         if isinstance(self.recordings, str | os.PathLike) or not self.recordings:
-            _fail("`recordings` must be a non-empty list of recording paths")
+            fail("`recordings` must be a non-empty list of recording paths")
         self._set("recordings", tuple(os.fspath(r) for r in self.recordings))
         self._set("out", os.fspath(self.out))
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
-                _fail(f"`{name}` must be {' or '.join(map(repr, allowed))} (got {getattr(self, name)!r})")
+                fail(f"`{name}` must be {' or '.join(map(repr, allowed))} (got {getattr(self, name)!r})")
         self._check_label()
         test_fraction = _number("test_fraction", self.test_fraction)
         if not (math.isfinite(test_fraction) and 0.0 < test_fraction < 1.0):
-            _fail(f"`test_fraction` must be between 0 and 1, exclusive (got {self.test_fraction})")
+            fail(f"`test_fraction` must be between 0 and 1, exclusive (got {self.test_fraction})")
         self._set("n_estimators", _integer("n_estimators", self.n_estimators, 1, MAX_ESTIMATORS))
         self._set("max_depth", _integer("max_depth", self.max_depth, 1, MAX_DEPTH))
         self._set("min_samples_leaf", _integer("min_samples_leaf", self.min_samples_leaf, 1, MAX_TICKS))
         if not isinstance(self.seed, bool) and isinstance(self.seed, int) and not 0 <= self.seed <= MAX_SEED:
-            _fail(f"`seed` must be in 0..{MAX_SEED} (got {self.seed})")
+            fail(f"`seed` must be in 0..{MAX_SEED} (got {self.seed})")
         self._set("seed", _integer("seed", self.seed, 0, MAX_SEED))
         if self.agents is not None:
             if not isinstance(self.agents, str):
-                _fail(f"`agents` must be a regular expression string (got {self.agents!r})")
+                fail(f"`agents` must be a regular expression string (got {self.agents!r})")
             try:
                 re.compile(self.agents)
             except re.error as exc:
-                _fail(f"`agents` {self.agents!r} is not a valid regular expression ({exc})")
+                fail(f"`agents` {self.agents!r} is not a valid regular expression ({exc})")
         if not isinstance(self.exclude_agent_state, bool):
-            _fail(f"`exclude_agent_state` must be True or False (got {self.exclude_agent_state!r})")
+            fail(f"`exclude_agent_state` must be True or False (got {self.exclude_agent_state!r})")
         if self.split == "file" and len(self.recordings) < 2:
-            _fail(
+            fail(
                 f"`split` file needs at least 2 recordings (got {len(self.recordings)}): "
                 "pass more files or use `split` time"
             )
@@ -148,15 +157,15 @@ class TrainOptions:
         if self.label == "action":
             for name in ("horizon", "dead_zone"):
                 if getattr(self, name) is not None:
-                    _fail(f"`{name}` applies to `label` forward only: drop it or pass `label` forward")
+                    fail(f"`{name}` applies to `label` forward only: drop it or pass `label` forward")
             return
         horizon = DEFAULT_HORIZON if self.horizon is None else self.horizon
         if not isinstance(horizon, bool) and isinstance(horizon, int) and horizon < 1:
-            _fail(f"`horizon` must be >= 1 tick (got {horizon})")
+            fail(f"`horizon` must be >= 1 tick (got {horizon})")
         self._set("horizon", _integer("horizon", horizon, 1, MAX_TICKS))
         dead_zone = 0.0 if self.dead_zone is None else _number("dead_zone", self.dead_zone)
         if not math.isfinite(dead_zone) or dead_zone < 0:
-            _fail(f"`dead_zone` must be a finite number >= 0 basis points (got {dead_zone})")
+            fail(f"`dead_zone` must be a finite number >= 0 basis points (got {dead_zone})")
         self._set("dead_zone", dead_zone)
 
     def _feature_names(self) -> str | tuple[str, ...]:
@@ -168,13 +177,13 @@ class TrainOptions:
         elif isinstance(spec, Sequence) and all(isinstance(s, str) for s in spec):
             items = list(spec)
         else:
-            _fail(f"`features` must be 'all' or feature names (got {spec!r})")
+            fail(f"`features` must be 'all' or feature names (got {spec!r})")
         names: list[str] = []
         for item in items:
             name = item.strip()
             name = name[len(FEATURE_PREFIX) :] if name.startswith(FEATURE_PREFIX) else name
             if not name:
-                _fail(f"`features` {spec!r} has an empty name: separate names with single commas")
+                fail(f"`features` {spec!r} has an empty name: separate names with single commas")
             if name not in names:
                 names.append(name)
         return tuple(names)
