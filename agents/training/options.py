@@ -46,17 +46,17 @@ def fail(message: str) -> NoReturn:
     raise TrainingError(message)
 
 
-def _integer(name: str, value: Any, lo: int, hi: int) -> int:
-    """``value`` as an int in ``lo..hi``; the error names the parameter ``name``."""
+def _integer(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+    """``value`` as an int (in ``lo..hi`` when given); the error names the parameter ``name``."""
     if isinstance(value, bool):
         fail(f"`{name}` must be an integer (got {value!r})")
     try:
         v = operator.index(value)
     except TypeError:
         fail(f"`{name}` must be an integer (got {value!r})")
-    if v < lo:
+    if lo is not None and v < lo:
         fail(f"`{name}` must be >= {lo} (got {v})")
-    if v > hi:
+    if hi is not None and v > hi:
         fail(f"`{name}` must be <= {hi:,} (got {v:,})")
     return v
 
@@ -131,9 +131,10 @@ class TrainOptions:
         self._set("n_estimators", _integer("n_estimators", self.n_estimators, 1, MAX_ESTIMATORS))
         self._set("max_depth", _integer("max_depth", self.max_depth, 1, MAX_DEPTH))
         self._set("min_samples_leaf", _integer("min_samples_leaf", self.min_samples_leaf, 1, MAX_TICKS))
-        if not isinstance(self.seed, bool) and isinstance(self.seed, int) and not 0 <= self.seed <= MAX_SEED:
-            fail(f"`seed` must be in 0..{MAX_SEED} (got {self.seed})")
-        self._set("seed", _integer("seed", self.seed, 0, MAX_SEED))
+        seed = _integer("seed", self.seed)
+        if not 0 <= seed <= MAX_SEED:
+            fail(f"`seed` must be in 0..{MAX_SEED} (got {seed})")
+        self._set("seed", seed)
         if self.agents is not None:
             if not isinstance(self.agents, str):
                 fail(f"`agents` must be a regular expression string (got {self.agents!r})")
@@ -159,10 +160,10 @@ class TrainOptions:
                 if getattr(self, name) is not None:
                     fail(f"`{name}` applies to `label` forward only: drop it or pass `label` forward")
             return
-        horizon = DEFAULT_HORIZON if self.horizon is None else self.horizon
-        if not isinstance(horizon, bool) and isinstance(horizon, int) and horizon < 1:
+        horizon = _integer("horizon", DEFAULT_HORIZON if self.horizon is None else self.horizon)
+        if horizon < 1:
             fail(f"`horizon` must be >= 1 tick (got {horizon})")
-        self._set("horizon", _integer("horizon", horizon, 1, MAX_TICKS))
+        self._set("horizon", _integer("horizon", horizon, hi=MAX_TICKS))
         dead_zone = 0.0 if self.dead_zone is None else _number("dead_zone", self.dead_zone)
         if not math.isfinite(dead_zone) or dead_zone < 0:
             fail(f"`dead_zone` must be a finite number >= 0 basis points (got {dead_zone})")
