@@ -19,9 +19,6 @@ from marketenv import _startup
 
 _startup.install()  # before the slow imports: a Ctrl-C while the command starts is one line
 
-import sys  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
-
 import gymnasium as _gym  # noqa: E402
 
 __version__ = "0.1.0"
@@ -37,11 +34,6 @@ from marketenv.errors import (  # noqa: E402
     ResetNeeded,
 )
 from marketenv.feature_spec import FEATURE_NAMES  # noqa: E402
-
-if TYPE_CHECKING:
-    from marketenv.env import MarketEnv
-    from marketenv.market import Market
-    from marketenv.simulation import Simulation
 
 ENV_ID = "marketenv/Market-v0"
 
@@ -61,28 +53,13 @@ if EXECUTION_ENV_ID not in _gym.registry:
     _gym.register(id=EXECUTION_ENV_ID, entry_point="marketenv.execution:ExecutionEnv")
 
 
-# Imported eagerly: the submodule has the same name as the function, and binding the
-# function here, after the submodule is loaded, keeps ``marketenv.parallel_env`` callable.
-from marketenv.parallel_env import parallel_env  # noqa: E402
-
-
-def __getattr__(name: str) -> Any:
-    if name == "MarketEnv":
-        from marketenv.env import MarketEnv
-
-        return MarketEnv
-    if name == "MarketParallelEnv":
-        return sys.modules["marketenv.parallel_env"].MarketParallelEnv
-    if name == "Simulation":
-        from marketenv.simulation import Simulation
-
-        return Simulation
-    if name == "Market":
-        from marketenv.market import Market
-
-        return Market
-    raise AttributeError(f"module 'marketenv' has no attribute {name!r}")
-
+# Imported after the registrations. Binding the function ``parallel_env`` here, after its
+# submodule of the same name is loaded, keeps ``marketenv.parallel_env`` callable; it loads
+# the env, simulation and market modules too.
+from marketenv.env import MarketEnv  # noqa: E402
+from marketenv.market import Market  # noqa: E402
+from marketenv.parallel_env import MarketParallelEnv, parallel_env  # noqa: E402
+from marketenv.simulation import Simulation  # noqa: E402
 
 __all__ = [
     "ENV_ID",

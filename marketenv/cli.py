@@ -18,9 +18,10 @@ Bad input prints one line on stderr and exits with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from marketenv import __version__
@@ -33,6 +34,23 @@ from marketenv.scenarios import resolve_config
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"marketenv: error: {message} (see marketenv --help)\n")
+
+
+_PARAMETER = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+def flag_message(message: str, flags: Mapping[str, str]) -> str:
+    """Rewrite the parameters a library message names between backticks as a command's flags.
+
+    Args:
+        message: A library error or warning; it names parameters in backticks.
+        flags: Parameter name -> flag (``{"interval": "--record-interval"}``).
+
+    Returns:
+        The message with every mapped parameter (backticks included) replaced by its flag;
+        other backticked names are left as they are.
+    """
+    return _PARAMETER.sub(lambda m: flags.get(m.group(1), m.group(0)), message)
 
 
 def int_in_range(lo: int, hi: int) -> Callable[[str], int]:
@@ -71,6 +89,16 @@ def _nonneg_int(text: str) -> int:
 
 def _record_int(text: str) -> int:
     return _int_in(text, -MAX_TICKS, MAX_TICKS)  # the sign is checked by RecordSchedule
+
+
+RECORD_FLAGS: dict[str, str] = {
+    "warmup": "--record-warmup",
+    "interval": "--record-interval",
+    "ticks": "--ticks",
+    "path": "--record-output",
+}
+"""The flags of the recording parameters (:class:`recorders.schedule.RecordSchedule`,
+:class:`recorders.parquet_writer.ParquetRecordWriter`) that library errors name."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,7 +325,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.headless:
             return run_headless(_load(args), quiet=args.quiet)
     except MarketEnvError as e:
-        print(f"marketenv: error: {e}", file=sys.stderr)
+        print(f"marketenv: error: {flag_message(str(e), RECORD_FLAGS)}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"marketenv: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)

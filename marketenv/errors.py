@@ -2,6 +2,10 @@
 
 Every error raised on bad input names the offending value and how to fix it, in one line.
 The command line prints ``str(error)`` and exits non-zero without a traceback.
+
+Library code never names a command-line flag: it names the parameter, between backticks
+(the message reads: `interval` must be >= 1 (got 0)). A command rewrites those names to its
+flags with :func:`marketenv.cli.flag_message` (--record-interval must be >= 1 (got 0)).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ class ResetNeeded(MarketEnvError, RuntimeError):
 
 class ModelFormatError(MarketEnvError, ValueError):
     """A model file is malformed, of an unknown version, or expects other features."""
+
+
+class TrainingError(MarketEnvError, ValueError):
+    """Bad training input (options, recordings, labels); one line naming the problem and the fix."""
 
 
 class RecordingError(MarketEnvError, RuntimeError):

@@ -1,4 +1,4 @@
-"""Core value types: sides, order kinds, orders, trades and order outcomes.
+"""Core value types: order kinds, orders, trades and order outcomes.
 
 Units (used everywhere inside the market):
 
@@ -8,8 +8,8 @@ Units (used everywhere inside the market):
 * **cash**: integer number of cents.
 * **side**: ``+1`` buy, ``-1`` sell.
 
-Floats appear only in observations, features and rewards (converted at the boundary by
-:func:`ticks_to_price`).
+Floats appear only in observations, features and rewards (converted at the boundary:
+``price = ticks / TICKS_PER_UNIT``).
 """
 
 from __future__ import annotations
@@ -22,13 +22,6 @@ TICKS_PER_UNIT = 100
 
 BUY = 1
 SELL = -1
-
-
-class Side(IntEnum):
-    """Order side; the value is the sign of the position change for the submitter."""
-
-    BUY = 1
-    SELL = -1
 
 
 class OrderKind(IntEnum):
@@ -114,13 +107,3 @@ class OrderResult(NamedTuple):
     notional: int
     reason: str = ""
 
-
-def ticks_to_price(ticks: int | float) -> float:
-    """Convert an integer tick price to a float price in currency units."""
-    return ticks / TICKS_PER_UNIT
-
-
-def price_to_ticks(price: float) -> int:
-    """Round a float price to the nearest tick (half away from zero)."""
-    scaled = price * TICKS_PER_UNIT
-    return int(scaled + 0.5) if scaled >= 0 else -int(-scaled + 0.5)

@@ -33,15 +33,9 @@ import pyarrow.parquet as pq
 
 from marketenv.errors import RecordingError
 from recorders.card import CARD_FORMAT, CARD_JSON, CARD_README, read_card
-from recorders.check import (
-    BATCH_ROWS,
-    CheckReport,
-    CheckResult,
-    _Batch,
-    _Check,
-    _close,
-    check_recording,
-)
+from recorders.check import CheckReport, CheckResult, check_recording
+from recorders.check.rules import Check, differ
+from recorders.check.stream import BATCH_ROWS, Batch
 from recorders.market_table import (
     DEPTH_LEVELS,
     KEY_TABLE,
@@ -58,14 +52,6 @@ from recorders.schema import (
 )
 from recorders.sweep import MARKET_DIR
 
-MARKET_CHECKS: tuple[tuple[str, str], ...] = (
-    ("schema", "Schema correctness"),
-    ("ticks", "Ticks and symbols"),
-    ("book", "Book consistency"),
-    ("bars", "Bars and continuity"),
-    ("nan_policy", "NaN policy"),
-)
-
 _K = range(1, DEPTH_LEVELS + 1)
 
 
@@ -78,7 +64,7 @@ def is_market_table(path: str | Path) -> bool:
     return meta.get(KEY_TABLE.encode()) == b"market"
 
 
-class _MTicks(_Check):
+class _MTicks(Check):
     name = "ticks"
 
     def __init__(self, warmup: int | None, interval: int | None, n_symbols: int) -> None:
@@ -89,7 +75,7 @@ class _MTicks(_Check):
         if warmup is None or interval is None:
             self.skip_reason = f"metadata {KEY_RECORDING} has no warmup/interval"
 
-    def update(self, b: _Batch, prev: Any) -> None:
+    def update(self, b: Batch, prev: Any) -> None:
         self.ticks.append(b["tick"])
         self.syms.append(b.codes("symbol")[0] if b.n else np.zeros(0, dtype=np.int64))
 
@@ -117,10 +103,10 @@ class _MTicks(_Check):
         return f"{getattr(self, 'n_ticks', 0):,} ticks of the schedule, one row per symbol each"
 
 
-class _MBook(_Check):
+class _MBook(Check):
     name = "book"
 
-    def update(self, b: _Batch, prev: Any) -> None:
+    def update(self, b: Batch, prev: Any) -> None:
         for side, sign in (("bid", -1), ("ask", 1)):
             for k in _K:
                 p, q = b[f"{side}_price_{k}"], b[f"{side}_size_{k}"]
@@ -140,7 +126,7 @@ class _MBook(_Check):
         return f"{DEPTH_LEVELS} levels per side ordered, sizes match prices, never crossed"
 
 
-class _MBars(_Check):
+class _MBars(Check):
     name = "bars"
 
     def __init__(self, interval: int | None) -> None:
@@ -149,7 +135,7 @@ class _MBars(_Check):
         self.last_close: dict[int, tuple[int, float]] = {}
         self.compared = 0
 
-    def update(self, b: _Batch, prev: Any) -> None:
+    def update(self, b: Batch, prev: Any) -> None:
         tr, vol = b["trades"], b["volume"]
         self.flag(b, "trades < 0", tr < 0, tr)
         self.flag(b, "volume < trades", vol < tr, vol)
@@ -169,7 +155,7 @@ class _MBars(_Check):
             last = self.last_close.get(key)
             if last is not None and last[0] + 1 == tick[i]:
                 self.compared += 1
-                if _close(np.array([last[1]]), mid[i : i + 1], np.abs(mid[i : i + 1]))[0]:
+                if differ(np.array([last[1]]), mid[i : i + 1], np.abs(mid[i : i + 1]))[0]:
                     self.flag(b, "close != next tick's mid", np.arange(b.n) == i, mid)
             self.last_close[key] = (int(tick[i]), float(c[i]))
 
@@ -177,10 +163,10 @@ class _MBars(_Check):
         return f"bars ordered (low <= open, close <= high), volumes consistent; {self.compared:,} closes = next mid"
 
 
-class _MNan(_Check):
+class _MNan(Check):
     name = "nan_policy"
 
-    def update(self, b: _Batch, prev: Any) -> None:
+    def update(self, b: Batch, prev: Any) -> None:
         allowed = {f"{s}_price_{k}" for s in ("bid", "ask") for k in _K} | {"best_bid", "best_ask"}
         for f in b.batch.schema:
             col = b.batch.column(f.name)
@@ -245,7 +231,7 @@ def check_market_table(path: str | Path) -> MarketCheckReport:
         "; ".join(problems) if problems else f"{len(want)} columns with the expected types; metadata complete",
     )
     ticks = _MTicks(rec.get("warmup"), rec.get("interval"), n_sym)
-    checks: list[_Check] = [ticks, _MBook(), _MBars(rec.get("interval")), _MNan()]
+    checks: list[Check] = [ticks, _MBook(), _MBars(rec.get("interval")), _MNan()]
     rows = 0
     run_ids: set[str] = set()
     if problems:
@@ -253,7 +239,7 @@ def check_market_table(path: str | Path) -> MarketCheckReport:
             c.skip_reason = "the schema is wrong"
     else:
         for batch in pf.iter_batches(batch_size=BATCH_ROWS):
-            b = _Batch(batch)
+            b = Batch(batch)
             rows += b.n
             run_ids.update(pc.unique(batch.column("run_id").dictionary).to_pylist() if b.n else [])
             for c in checks:

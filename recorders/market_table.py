@@ -82,8 +82,6 @@ MARKET_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
 )
 """Name, type and description of every market-table column, in file order."""
 
-MARKET_DESCRIPTIONS: dict[str, str] = {name: desc for name, _t, desc in MARKET_COLUMNS}
-
 _FLOATS = [n for n, t, _d in MARKET_COLUMNS if pa.types.is_float64(t)]
 _INTS = [n for n, t, _d in MARKET_COLUMNS if pa.types.is_int64(t)]
 _F = {n: j for j, n in enumerate(_FLOATS)}

@@ -131,7 +131,7 @@ class ParquetRecordWriter:
         """Validate everything, then create the temporary file and start the writer thread.
 
         Args:
-            path: Target file (``--record-output``); its directory is created if missing.
+            path: Target file; its directory is created if missing.
             schema: The schema to write, usually from :func:`recorders.schema.build_schema`.
                 Supported column types: integers, floats and strings (``string`` or
                 ``large_string``).
@@ -194,7 +194,7 @@ class ParquetRecordWriter:
             self._remove_tmp()
             if isinstance(exc, OSError):
                 raise RecordingError(
-                    f"--record-output {self.path}: cannot write in {self.path.parent} ({_one_line(exc)});"
+                    f"`path` {self.path}: cannot write in {self.path.parent} ({_one_line(exc)});"
                     " choose a writable location"
                 ) from None
             raise RecordingError(
@@ -292,26 +292,26 @@ class ParquetRecordWriter:
         self, raw: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]]
     ) -> Path:
         """Reject what must not be replaced and unwritable locations before touching the disk."""
-        path = check_output(raw, "--record-output", inputs, "training.parquet", RecordingError)
+        path = check_output(raw, "`path`", inputs, "training.parquet", RecordingError)
         if path.name in ("", ".", ".."):
             raise RecordingError(
-                f"--record-output {path} is not a file name; give a path such as data/training.parquet"
+                f"`path` {path} is not a file name; give a path such as data/training.parquet"
             )
         parent = path.parent
         if parent.exists() and not parent.is_dir():
             raise RecordingError(
-                f"--record-output {path}: {parent} is not a directory; choose a path inside a directory"
+                f"`path` {path}: {parent} is not a directory; choose a path inside a directory"
             )
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RecordingError(
-                f"--record-output {path}: cannot create directory {parent} ({exc.strerror or _one_line(exc)});"
+                f"`path` {path}: cannot create directory {parent} ({exc.strerror or _one_line(exc)});"
                 " choose a writable location"
             ) from None
         if not os.access(parent, os.W_OK | os.X_OK):
             raise RecordingError(
-                f"--record-output {path}: directory {parent} is not writable; choose a writable location"
+                f"`path` {path}: directory {parent} is not writable; choose a writable location"
             )
         return path
 
@@ -323,7 +323,7 @@ class ParquetRecordWriter:
             raise RecordingError(f"{exc}") from None
         except OSError as exc:
             raise RecordingError(
-                f"--record-output {self.path}: cannot write in {self.path.parent} ({exc.strerror or _one_line(exc)});"
+                f"`path` {self.path}: cannot write in {self.path.parent} ({exc.strerror or _one_line(exc)});"
                 " choose a writable location"
             ) from None
 
@@ -678,7 +678,7 @@ class ParquetRecordWriter:
         if _is_disk_full(exc):
             raise RecordingError(
                 f"disk full while writing {self.path} (unfinished file {self._tmp.name} removed);"
-                " free space or choose another --record-output"
+                " free space or choose another `path`"
             )
         raise RecordingError(
             f"writing {self.path} failed ({type(exc).__name__}: {_one_line(exc)});"

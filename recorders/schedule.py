@@ -14,13 +14,13 @@ from marketenv.errors import RecordingError
 from marketenv.outputs import brief
 
 
-def _as_int(value: Any, flag: str) -> int:
+def _as_int(value: Any, name: str) -> int:
     if isinstance(value, bool):
-        raise RecordingError(f"{flag} must be an integer (got {value!r})")
+        raise RecordingError(f"`{name}` must be an integer (got {value!r})")
     try:
         return operator.index(value)
     except TypeError:
-        raise RecordingError(f"{flag} must be an integer (got {value!r})") from None
+        raise RecordingError(f"`{name}` must be an integer (got {value!r})") from None
 
 
 class RecordSchedule:
@@ -30,9 +30,9 @@ class RecordSchedule:
     100, 105, 110, ...
 
     Attributes:
-        warmup: Ticks skipped before the first recorded tick (``--record-warmup``).
-        interval: Record every ``interval``-th tick from ``warmup`` on (``--record-interval``).
-        ticks: Length of the run (``--ticks``), if known.
+        warmup: Ticks skipped before the first recorded tick.
+        interval: Record every ``interval``-th tick from ``warmup`` on.
+        ticks: Length of the run, if known.
     """
 
     __slots__ = ("warmup", "interval", "ticks")
@@ -41,31 +41,31 @@ class RecordSchedule:
         """Validate and store the schedule.
 
         Args:
-            warmup: ``--record-warmup``, ``>= 0``.
-            interval: ``--record-interval``, ``>= 1``.
-            ticks: ``--ticks``; when given, ``warmup`` must be smaller so that at least
+            warmup: First recorded tick, ``>= 0``.
+            interval: Ticks between recorded ticks, ``>= 1``.
+            ticks: Length of the run, ``>= 1``; when given, ``warmup`` must be smaller so that at least
                 one tick is recorded.
 
         Raises:
             RecordingError: If a value is not an integer or out of range; the message
-                names the command-line flag.
+                names the parameter (between backticks).
         """
-        warmup = _as_int(warmup, "--record-warmup")
-        interval = _as_int(interval, "--record-interval")
+        warmup = _as_int(warmup, "warmup")
+        interval = _as_int(interval, "interval")
         if warmup < 0:
-            raise RecordingError(f"--record-warmup must be >= 0 (got {warmup})")
+            raise RecordingError(f"`warmup` must be >= 0 (got {warmup})")
         if interval < 1:
-            raise RecordingError(f"--record-interval must be >= 1 (got {interval})")
-        for flag, value in (("--record-warmup", warmup), ("--record-interval", interval)):
+            raise RecordingError(f"`interval` must be >= 1 (got {interval})")
+        for name, value in (("warmup", warmup), ("interval", interval)):
             if value > MAX_TICKS:
-                raise RecordingError(f"{flag} must be <= {MAX_TICKS:,} (got {brief(value)})")
+                raise RecordingError(f"`{name}` must be <= {MAX_TICKS:,} (got {brief(value)})")
         if ticks is not None:
-            ticks = _as_int(ticks, "--ticks")
+            ticks = _as_int(ticks, "ticks")
             if ticks < 1:
-                raise RecordingError(f"--ticks must be >= 1 (got {ticks})")
+                raise RecordingError(f"`ticks` must be >= 1 (got {ticks})")
             if warmup >= ticks:
                 raise RecordingError(
-                    f"--record-warmup {warmup} leaves nothing to record in --ticks {ticks};"
+                    f"`warmup` {warmup} leaves nothing to record in `ticks` {ticks};"
                     f" use a warm-up below {ticks} or more ticks"
                 )
         self.warmup: int = warmup
@@ -94,11 +94,13 @@ class RecordSchedule:
     def _ticks(self, ticks: int | None) -> int:
         if ticks is None:
             if self.ticks is None:
-                raise RecordingError("the number of ticks is unknown; pass ticks or set --ticks")
+                raise RecordingError(
+                    "the number of ticks is unknown; pass `ticks` here or to RecordSchedule"
+                )
             return self.ticks
-        ticks = _as_int(ticks, "--ticks")
+        ticks = _as_int(ticks, "ticks")
         if ticks < 0:
-            raise RecordingError(f"--ticks must be >= 0 (got {ticks})")
+            raise RecordingError(f"`ticks` must be >= 0 (got {ticks})")
         return ticks
 
     def recorded_ticks(self, ticks: int | None = None) -> range:

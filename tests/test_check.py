@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from recorders import check as check_mod
 from recorders.check import CHECKS, check_recording, main
+from recorders.check import stream as check_mod
 from tests.recording_fixtures import (
     column,
     make_recording,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from marketenv.cli import main
+from marketenv.cli import RECORD_FLAGS, flag_message, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,3 +79,33 @@ def test_python_m_and_console_script_agree() -> None:
 def test_no_mode_prints_help() -> None:
     r = run_cli()
     assert r.returncode == 2 and "--headless" in r.stdout
+
+
+def test_flag_message_rewrites_only_backticked_parameters() -> None:
+    assert flag_message("`interval` must be >= 1 (got 0)", RECORD_FLAGS) == "--record-interval must be >= 1 (got 0)"
+    assert (
+        flag_message("the number of ticks is unknown; pass `ticks` here", RECORD_FLAGS)
+        == "the number of ticks is unknown; pass --ticks here"
+    )
+    assert flag_message("`row_group_size` must be a positive integer", RECORD_FLAGS) == (
+        "`row_group_size` must be a positive integer"
+    )
+
+
+def test_record_errors_name_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "rec.parquet")
+    cases = [
+        (["--record-interval", "0"], "--record-interval must be >= 1 (got 0)"),
+        (["--record-warmup", "-1"], "--record-warmup must be >= 0 (got -1)"),
+        (
+            ["--record-warmup", "500", "--ticks", "100"],
+            "--record-warmup 500 leaves nothing to record in --ticks 100; use a warm-up below 100 or more ticks",
+        ),
+    ]
+    for extra, message in cases:
+        assert main(["--headless-record", "--record-output", out, "--quiet", *extra]) == 2
+        assert capsys.readouterr().err == f"marketenv: error: {message}\n"
+    assert main(["--headless-record", "--record-output", str(tmp_path), "--ticks", "150", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("marketenv: error: --record-output ") and " is a directory;" in err, err
+    assert "`" not in err and not (tmp_path / "rec.parquet").exists()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from enum import IntEnum
 
 import numpy as np
 import pytest
 
 from marketenv.reference.order_book import OrderBook
-from marketenv.types import BUY, SELL, OrderKind, OrderStatus, Side, Trade
+from marketenv.types import BUY, SELL, OrderKind, OrderStatus, Trade
 
 LIMIT = OrderKind.LIMIT
 IOC = OrderKind.IOC
@@ -167,6 +168,9 @@ class TestSubmitLimit:
         assert len(trades) == 2
 
     def test_accepts_enum_arguments(self) -> None:
+        class Side(IntEnum):
+            BUY = 1
+
         book = build(asks=[(101, 2, 1)])
         trades: list[Trade] = []
         book.submit(1, TAKER, Side.BUY, 1, 101, OrderKind.IOC, 1, trades)

@@ -242,7 +242,8 @@ def test_parent_that_cannot_be_created_is_rejected(tmp_path: Path) -> None:
     for target in (blocker / "rec.parquet", blocker / "sub" / "rec.parquet"):
         with pytest.raises(RecordingError) as info:
             ParquetRecordWriter(target, _schema(), string_categories=CATS)
-        assert "--record-output" in str(info.value) and "\n" not in str(info.value)
+        msg = str(info.value)
+        assert msg.startswith("`path` ") and "--" not in msg and "\n" not in msg
     assert blocker.read_text() == "not a directory"
 
 
@@ -325,7 +326,7 @@ def test_writer_thread_failure_surfaces_and_removes_the_temp_file(
             for cols, feats in blocks:
                 w.write(cols, features=feats)
     msg = str(info.value)
-    assert "disk full" in msg and "--record-output" in msg and "\n" not in msg
+    assert "disk full" in msg and "`path`" in msg and "--" not in msg and "\n" not in msg
     with pytest.raises(RecordingError, match="disk full"):
         w.close()
     assert path.read_bytes() == b"previous recording"

@@ -60,28 +60,30 @@ def test_as_flags_and_equality() -> None:
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"interval": 0}, "--record-interval must be >= 1 (got 0)"),
-        ({"interval": -3}, "--record-interval must be >= 1 (got -3)"),
-        ({"warmup": -1}, "--record-warmup must be >= 0 (got -1)"),
-        ({"warmup": 100, "ticks": 100}, "--record-warmup 100"),
-        ({"warmup": 500, "ticks": 100}, "--ticks 100"),
-        ({"warmup": 0, "ticks": 0}, "--ticks must be >= 1 (got 0)"),
-        ({"interval": 1.5}, "--record-interval must be an integer"),
-        ({"warmup": "10"}, "--record-warmup must be an integer"),
-        ({"warmup": True}, "--record-warmup must be an integer"),
-        ({"ticks": 2.0}, "--ticks must be an integer"),
+        ({"interval": 0}, "`interval` must be >= 1 (got 0)"),
+        ({"interval": -3}, "`interval` must be >= 1 (got -3)"),
+        ({"warmup": -1}, "`warmup` must be >= 0 (got -1)"),
+        ({"warmup": 100, "ticks": 100}, "`warmup` 100 leaves nothing to record in `ticks` 100"),
+        ({"warmup": 500, "ticks": 100}, "`ticks` 100"),
+        ({"warmup": 0, "ticks": 0}, "`ticks` must be >= 1 (got 0)"),
+        ({"interval": 10**10}, "`interval` must be <= 1,000,000,000"),
+        ({"interval": 1.5}, "`interval` must be an integer"),
+        ({"warmup": "10"}, "`warmup` must be an integer"),
+        ({"warmup": True}, "`warmup` must be an integer"),
+        ({"ticks": 2.0}, "`ticks` must be an integer"),
     ],
 )
-def test_invalid_flags_raise_one_line_errors(kwargs: dict, message: str) -> None:
+def test_invalid_values_raise_one_line_errors_naming_the_parameter(kwargs: dict, message: str) -> None:
     with pytest.raises(RecordingError) as info:
         RecordSchedule(**kwargs)
     text = str(info.value)
     assert message in text
     assert "\n" not in text
+    assert "--" not in text  # library errors name parameters; the CLI maps them to flags
 
 
 def test_recorded_ticks_needs_a_length() -> None:
     with pytest.raises(RecordingError, match="ticks"):
         RecordSchedule().recorded_ticks()
-    with pytest.raises(RecordingError, match="--ticks must be >= 0"):
+    with pytest.raises(RecordingError, match="`ticks` must be >= 0"):
         RecordSchedule().recorded_ticks(-1)

@@ -9,6 +9,7 @@ of the next 10 ticks. Every other feature is noise, NaN during the warm-up where
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from agents.models import DecisionTree, RandomForest, load_model
-from agents.training import AGENT_STATE_FEATURES, main
+from agents.training import AGENT_STATE_FEATURES, TrainingError, TrainOptions, main, train
 from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES, NAN_UNTIL
 from recorders.schema import OUTCOME_COLUMNS, build_schema, make_metadata
 
@@ -499,3 +500,79 @@ def test_script_wrapper(recording: Path, tmp_path: Path) -> None:
         "--min-samples-leaf",
     ):
         assert flag in helped.stdout
+
+
+# ---------------------------------------------------------------- TrainOptions (the library)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"test_fraction": 1.5}, "`test_fraction` must be between 0 and 1, exclusive (got 1.5)"),
+        ({"test_fraction": "0.2"}, "`test_fraction` must be a number"),
+        ({"n_estimators": 0}, "`n_estimators` must be >= 1 (got 0)"),
+        ({"n_estimators": 10_001}, "`n_estimators` must be <= 10,000 (got 10,001)"),
+        ({"max_depth": 65}, "`max_depth` must be <= 64"),
+        ({"max_depth": 2.5}, "`max_depth` must be an integer (got 2.5)"),
+        ({"min_samples_leaf": True}, "`min_samples_leaf` must be an integer (got True)"),
+        ({"seed": 2**32}, "`seed` must be in 0..4294967295 (got 4294967296)"),
+        ({"horizon": 5}, "`horizon` applies to `label` forward only"),
+        ({"dead_zone": 1.0}, "`dead_zone` applies to `label` forward only"),
+        ({"label": "forward", "horizon": 0}, "`horizon` must be >= 1 tick (got 0)"),
+        ({"label": "forward", "dead_zone": float("nan")}, "`dead_zone` must be a finite number >= 0"),
+        ({"label": "reward"}, "`label` must be 'action' or 'forward' (got 'reward')"),
+        ({"split": "random"}, "`split` must be 'time' or 'file' (got 'random')"),
+        ({"model": "svm"}, "`model` must be 'forest' or 'tree' (got 'svm')"),
+        ({"split": "file"}, "`split` file needs at least 2 recordings (got 1)"),
+        ({"agents": "Market("}, "`agents` 'Market(' is not a valid regular expression"),
+        ({"features": "rsi_14,,sma_10"}, "`features` 'rsi_14,,sma_10' has an empty name"),
+        ({"exclude_agent_state": "yes"}, "`exclude_agent_state` must be True or False"),
+        ({"recordings": []}, "`recordings` must be a non-empty list"),
+        ({"recordings": "run.parquet"}, "`recordings` must be a non-empty list"),
+    ],
+)
+def test_train_options_reject_bad_values_by_parameter_name(kwargs: dict, message: str) -> None:
+    with pytest.raises(TrainingError) as info:
+        TrainOptions(**{"recordings": ["run.parquet"], "out": "m.json", **kwargs})
+    text = str(info.value)
+    assert message in text, text
+    assert "--" not in text and "\n" not in text
+
+
+def test_train_options_are_frozen_keyword_only_and_normalised() -> None:
+    opts = TrainOptions(
+        recordings=[Path("a.parquet")],
+        out=Path("m.json"),
+        label="forward",
+        features=["f_rsi_14", "sma_10", "rsi_14"],
+    )
+    assert opts.recordings == ("a.parquet",) and opts.out == "m.json"
+    assert (opts.horizon, opts.horizon_ticks, opts.dead_zone) == (10, 10, 0.0)
+    assert opts.features == ("rsi_14", "sma_10")
+    plain = TrainOptions(recordings=["a.parquet"], out="m.json", features=" All ")
+    assert (plain.horizon, plain.dead_zone, plain.horizon_ticks, plain.features) == (None, None, 0, "all")
+    assert TrainOptions(recordings=["a"], out="m", features="f_cash, spread").features == ("cash", "spread")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.seed = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        TrainOptions(["a.parquet"], "m.json")  # type: ignore[misc]
+
+
+def test_train_from_python_writes_the_model_and_names_parameters(
+    recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m.json"
+    training = train(TrainOptions(recordings=[recording], out=out, n_estimators=5, max_depth=4))
+    model = load_model(out)
+    assert model.training["model"] == training["model"]
+    assert training["model"]["n_estimators"] == len(model.trees) == 5
+    assert "wrote " in capsys.readouterr().out
+    for options, needle in (
+        (TrainOptions(recordings=[recording], out=tmp_path), "`out` "),
+        (TrainOptions(recordings=[recording], out=out, agents="^Whale"), "no rows left after `agents` '^Whale'"),
+        (TrainOptions(recordings=[recording], out=out, features="cash", exclude_agent_state=True),
+         "no features left after `exclude_agent_state`"),
+    ):
+        with pytest.raises(TrainingError) as info:
+            train(options)
+        assert needle in str(info.value) and "--" not in str(info.value)
