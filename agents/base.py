@@ -36,8 +36,9 @@ from agents.kernels import N_UNIFORMS
 from marketenv.actions import ACTION_SHAPE, IOC, LIMIT, MARKET
 from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
 
-BLOCK = 64
-"""Ticks of random numbers drawn per refill of an agent's random block."""
+BLOCK = 512
+"""Ticks of random numbers drawn per refill of an agent's random block (any size gives the same
+stream: each agent's uniforms are one row-major sequence)."""
 
 F = FEATURE_INDEX
 MID = F["mid_price"]

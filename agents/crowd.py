@@ -90,17 +90,17 @@ class Crowd:
             else:
                 buf, k, left = self._no_uniforms, 0, ticks - done
             chunk = min(ticks - done, left)
-            draws = m.process_draws(chunk)
             used = 0
             while used < chunk:  # more than once only when the order pool must grow
                 part = chunk - used
                 last = begin_last if done + part == ticks else True  # between chunks the next tick begins
                 trades, ran = crowd_loop.run_ticks(
-                    part, first, last, *m.engine_arrays(), *(d[used:] for d in draws), *m.process_state(),
+                    part, first, last, *m.engine_arrays(), *m.process_draws(part), *m.process_state(),
                     *fe.state_arrays(), buf, k + used, self._kinds, self._params, self._out, external,
                     external_actions, self._table, decide,
                 )
                 m.adopt_trades(trades)
+                m.consume_draws(ran)
                 first = False
                 used += ran
                 done += ran

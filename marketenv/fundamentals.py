@@ -101,18 +101,25 @@ class Fundamentals:
         """The current volatility regime multiplier ``exp(x_t - vol_of_vol**2)``."""
         return math.exp(self.state[X.F_LOG_REGIME] - self.state[X.F_VOL_OF_VOL] ** 2)
 
-    def step(self, jumps: np.ndarray | Sequence[float], attention: np.ndarray | Sequence[float]) -> np.ndarray:
+    def draw(self, ticks: int) -> np.ndarray:
+        """The ``(ticks, n_symbols + 2)`` standard normals of the next ``ticks`` steps (what
+        that many :meth:`step` calls without ``z`` would draw)."""
+        return self._rng.standard_normal((ticks, self.symbol_state.shape[0] + 2))
+
+    def step(
+        self, jumps: np.ndarray | Sequence[float], attention: np.ndarray | Sequence[float], z: np.ndarray | None = None
+    ) -> np.ndarray:
         """Advance one tick and return the new fair values (currency units).
 
         Args:
             jumps: Per-symbol log-earnings jumps of this tick (news arrivals).
             attention: Per-symbol volatility multipliers of this tick (news attention).
+            z: This tick's standard normals (from :meth:`draw`); drawn now if ``None``.
         """
         news = np.zeros((self.symbol_state.shape[0], X.N_NEWS_F))
         news[:, X.NF_JUMP] = jumps
         news[:, X.NF_ATTENTION] = attention
-        z = self._rng.standard_normal(self.symbol_state.shape[0] + 2)
-        X.fundamentals_step(z, self.state, self.symbol_state, news)
+        X.fundamentals_step(self.draw(1)[0] if z is None else z, self.state, self.symbol_state, news)
         return self.fair_value
 
     def fair_value_ticks(self) -> np.ndarray:

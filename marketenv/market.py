@@ -57,7 +57,6 @@ import numpy as np
 
 from marketenv.actions import OutcomeArray
 from marketenv.config import Config
-from marketenv.engine import exogenous as X
 from marketenv.engine import kernels as K
 from marketenv.engine import layout as L
 from marketenv.errors import InvalidOrderError
@@ -184,6 +183,42 @@ class Book:
         return f"Book(symbol={self.symbol}, orders={len(self)}, best_bid={self.best_bid()}, best_ask={self.best_ask()})"
 
 
+class _Draws:
+    """The processes' random numbers, drawn ahead in blocks of ticks.
+
+    Row ``i`` of each buffer belongs to the ``i``-th tick from now: the acting order
+    (``Generator.permuted`` over rows gives the same permutations as one ``permutation``
+    call per tick), the fundamentals' normals and the news draws (each tick's uniforms,
+    then its Student-t draws). Block sizes therefore never change a run.
+    """
+
+    BLOCK = 512
+
+    def __init__(self, market: Market) -> None:
+        self._m = market
+        n, S = market.n_agents, market.n_symbols
+        self._bufs = (np.empty((0, n), dtype=np.int64), np.empty((0, S + 2)), np.empty((0, 4 * S)),
+                      np.empty((0, S)))
+        self._k = 0
+
+    def peek(self, ticks: int) -> tuple[np.ndarray, ...]:
+        left = self._bufs[0].shape[0] - self._k
+        if left < ticks:
+            m = self._m
+            k = max(self.BLOCK, ticks - left)
+            n = m.n_agents
+            perms = m._order_rng.permuted(np.tile(np.arange(n, dtype=np.int64), (k, 1)), axis=1)
+            z = m.fundamentals.draw(k)
+            u, t = m.news.draw(k)
+            self._bufs = tuple(np.concatenate((b[self._k :], new)) for b, new in zip(self._bufs, (perms, z, u, t),
+                                                                                     strict=True))
+            self._k = 0
+        return tuple(b[self._k : self._k + ticks] for b in self._bufs)
+
+    def consume(self, ticks: int) -> None:
+        self._k += ticks
+
+
 class Market:
     """Books, accounts and fundamentals of a whole market.
 
@@ -261,6 +296,7 @@ class Market:
             sym[k, L.Y_LOW] = ref
         self.books = [Book(self, s) for s in range(S)]
         """One read-only :class:`Book` view per symbol."""
+        self._draws = _Draws(self)
 
     # ----------------------------------------------------------------- engine plumbing
     def _state(self) -> tuple[np.ndarray, ...]:
@@ -276,21 +312,18 @@ class Market:
         return self._state()
 
     def process_draws(self, ticks: int) -> tuple[np.ndarray, ...]:
-        """The random draws of the next ``ticks`` ticks' processes, as tick-by-tick use draws them.
+        """The random draws of the next ``ticks`` ticks' processes, for compiled callers.
 
-        Returns ``(acting orders (ticks, n_agents), fundamentals normals (ticks, n_symbols + 2),
-        news uniforms (ticks, 4 n_symbols), news Student-t draws (ticks, n_symbols))``: the
-        same numbers :meth:`agent_order`, the fundamentals and the news would draw over those
-        ticks, for compiled callers; the generators move on as if those ticks had run.
+        Returns views ``(acting orders (ticks, n_agents), fundamentals normals (ticks,
+        n_symbols + 2), news uniforms (ticks, 4 n_symbols), news Student-t draws (ticks,
+        n_symbols))``: the numbers :meth:`agent_order` and :meth:`end_tick` use over those
+        ticks. Call :meth:`consume_draws` with the number of ticks actually run.
         """
-        n, S = self.n_agents, self.n_symbols
-        if ticks == 1:
-            perms = self._order_rng.permutation(n).reshape(1, n)
-        else:
-            perms = self._order_rng.permuted(np.tile(np.arange(n, dtype=np.int64), (ticks, 1)), axis=1)
-        z = self.fundamentals._rng.standard_normal((ticks, S + 2))
-        u, t = X.draw_news(self.news._rng, ticks, S, self.config.news.jump_tail)
-        return perms, z, u, t
+        return self._draws.peek(ticks)
+
+    def consume_draws(self, ticks: int) -> None:
+        """Mark ``ticks`` ticks of :meth:`process_draws` as used."""
+        self._draws.consume(ticks)
 
     def process_state(self) -> tuple[np.ndarray, ...]:
         """``(fundamentals scalars, fundamentals per symbol, news parameters, news floats,
@@ -348,7 +381,7 @@ class Market:
 
     def agent_order(self) -> np.ndarray:
         """This tick's seeded random permutation of agent slots (the acting order)."""
-        return self._order_rng.permutation(self.n_agents)
+        return self._draws.peek(1)[0][0].copy()
 
     def execute(self, actions: np.ndarray, order: np.ndarray) -> OutcomeArray:
         """Execute flat ``(n_agents, 6)`` order actions agent by agent in ``order``.
@@ -377,8 +410,10 @@ class Market:
         to this tick), then take each symbol's mid, reference price and spread from its
         book for the next tick.
         """
-        jumps = self.news.step()
-        fair = self.fundamentals.step(jumps, self.news.attention)
+        _perm, z, u, t = self._draws.peek(1)
+        jumps = self.news.step(u[0], t[0])
+        fair = self.fundamentals.step(jumps, self.news.attention, z[0])
+        self._draws.consume(1)
         self._trades = K.end_tick(*self._state(), np.asarray(fair, dtype=np.float64) * TICKS_PER_UNIT)
         y = self._sym
         return TickStats(

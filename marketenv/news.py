@@ -98,15 +98,25 @@ class NewsGenerator:
         """Events started so far, all symbols."""
         return int(self.counts[:, X.NI_STARTED].sum())
 
-    def step(self) -> np.ndarray:
+    def draw(self, ticks: int) -> tuple[np.ndarray, np.ndarray]:
+        """The random numbers of the next ``ticks`` steps, ``(u (ticks, 4n), t (ticks, n))``.
+
+        Exactly what that many :meth:`step` calls without arguments would draw.
+        """
+        return X.draw_news(self._rng, ticks, self.n_symbols, self.config.jump_tail)
+
+    def step(self, u: np.ndarray | None = None, t: np.ndarray | None = None) -> np.ndarray:
         """Advance one tick.
+
+        Args:
+            u: This tick's ``4 * n_symbols`` uniforms and ``t`` its ``n_symbols`` Student-t
+                draws (from :meth:`draw`); drawn now if ``None``.
 
         Returns:
             Per-symbol log-earnings jump of this tick (also in :attr:`jump`).
         """
-        n = self.n_symbols
-        u = self._rng.random(4 * n)
-        t = self._rng.standard_t(self.config.jump_tail, n)
+        if u is None or t is None:
+            u, t = (a[0] for a in self.draw(1))
         X.news_step(u, t, self.params, self.state, self.counts)
         return self.jump
 

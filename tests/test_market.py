@@ -317,7 +317,7 @@ def test_news_is_reproducible() -> None:
 def _publish(m: Market, fair_ticks: float) -> None:
     """Make the market publish ``fair_ticks`` as the next fair value (fundamentals stubbed)."""
 
-    def step(jumps: object, attention: object) -> np.ndarray:
+    def step(jumps: object, attention: object, z: object = None) -> np.ndarray:
         m.fundamentals.fair_value = np.array([fair_ticks / 100.0])
         return m.fundamentals.fair_value
 
