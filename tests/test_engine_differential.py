@@ -220,3 +220,23 @@ def test_compiled_headless_loop_equals_the_reference_run(path: Path) -> None:
     assert [int(p) for p in fast.market.position] == [int(p) for p in ref.market.position]
     assert fast.market.books[0].depth(10_000) == ref.market.books[0].depth(10_000)
     assert np.array_equal(fast.features.equity, ref.features.equity)
+
+
+def test_buffers_grow_without_changing_results() -> None:
+    """Hundreds of resting orders (the order pool doubles) and one order sweeping them all
+    in one tick (the trade buffer doubles inside the kernel) agree with the reference."""
+    cfg = _config(0.5, True, 5_000, 10_000_000.0)
+    fast, ref = _pair(cfg, 11)
+    for m in (fast, ref):
+        m.start_tick()
+        ref_price = m.reference_price(0)
+        for i in range(700):  # 700 one-share asks over 70 prices, agents 0..4 in turn
+            m.place(i % 5, 0, -1, 1, ref_price + 1 + i % 70, int(OrderKind.LIMIT))
+    assert len(fast.books[0]) == len(ref.books[0]) == 700
+    for _ in range(2):  # the largest order allowed is 300 shares
+        got = fast.place(5, 0, 1, 300, 0, int(OrderKind.MARKET))
+        assert got == ref.place(5, 0, 1, 300, 0, int(OrderKind.MARKET))
+        assert got[2] == 300
+    assert len(fast.trades) == 600
+    assert _trades(fast) == _trades(ref)
+    assert _state(fast) == _state(ref)
