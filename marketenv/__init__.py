@@ -45,6 +45,7 @@ if ENV_ID not in _gym.registry:
     _gym.register(
         id=ENV_ID,
         entry_point="marketenv.env:MarketEnv",
+        vector_entry_point="marketenv.vector_env:MarketVectorEnv",
         max_episode_steps=_default_config().simulation.ticks,
     )
 EXECUTION_ENV_ID = "marketenv/Execution-v0"

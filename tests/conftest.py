@@ -45,6 +45,19 @@ def small_cfg() -> Config:
     return cfg
 
 
+@pytest.fixture
+def tiny_cfg() -> Config:
+    """Six agents: the cheapest market that trades."""
+    groups = (
+        AgentGroupConfig(type="market_maker", count=2, initial_cash=1_000_000.0, position_limit=2000),
+        AgentGroupConfig(type="noise_trader", count=3),
+        AgentGroupConfig(type="value_trader", count=1),
+    )
+    cfg = dataclasses.replace(default_config(), agents=groups, simulation=SimulationConfig(ticks=200, seed=1))
+    cfg.validate()
+    return cfg
+
+
 def without_price_impact(cfg: Config) -> Config:
     """``cfg`` with market makers that do not skew by inventory: flow does not move the price."""
     groups = tuple(

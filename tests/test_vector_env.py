@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import pickle
 
 import gymnasium as gym
 import numpy as np
-import pytest
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
 
 import marketenv
-from marketenv.config import AgentGroupConfig, Config, SimulationConfig, default_config
-
-
-@pytest.fixture
-def tiny_cfg() -> Config:
-    """Six agents: the cheapest market that trades."""
-    groups = (
-        AgentGroupConfig(type="market_maker", count=2, initial_cash=1_000_000.0, position_limit=2000),
-        AgentGroupConfig(type="noise_trader", count=3),
-        AgentGroupConfig(type="value_trader", count=1),
-    )
-    cfg = dataclasses.replace(default_config(), agents=groups, simulation=SimulationConfig(ticks=200, seed=1))
-    cfg.validate()
-    return cfg
+from marketenv.config import Config
 
 
 def env_fns(cfg: Config, n: int = 2, **kw: object) -> list:
