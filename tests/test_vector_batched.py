@@ -120,6 +120,20 @@ def test_equals_make_vec_sync_with_gym_make_time_limit(broke_cfg: Config) -> Non
     assert flags[:, 0].any() and flags[:, 1].any()
 
 
+def test_bankrupt_on_the_last_step_is_also_truncated_as_under_time_limit(broke_cfg: Config) -> None:
+    actions = [(0, 2, 0, 0, 2)[t % 5] for t in range(200)]
+    env = MarketEnv(broke_cfg, order_size=100)
+    env.reset(seed=3)
+    last = next(t for t, a in enumerate(actions) if env.step(a)[2]) + 1  # the step it goes bankrupt
+    kw = {"num_envs": 1, "config": broke_cfg, "order_size": 100, "max_episode_steps": last}
+    ours, sync = gym.make_vec(marketenv.ENV_ID, **kw), gym.make_vec(marketenv.ENV_ID, vectorization_mode="sync", **kw)
+    assert_same(ours.reset(seed=3), sync.reset(seed=3), "reset")
+    for t in range(last + 1):
+        out = ours.step(np.array([actions[t]]))
+        assert_same(out, sync.step(np.array([actions[t]])), f"step {t}")
+        assert (out[2][0], out[3][0]) == ((True, True) if t == last - 1 else (False, False))
+
+
 def test_config_ticks_limit_episodes_like_sync(tiny_cfg: Config) -> None:
     """Without max_episode_steps, make_vec passes the spec's 10,000; the config's 5 ticks still end episodes."""
     cfg = tiny_cfg.with_overrides(ticks=5)
