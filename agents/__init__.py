@@ -1,3 +1,1 @@
-"""Rule-based and model-driven trading agents (policies)."""
-
-import marketenv  # noqa: F401  (loads the market package first: avoids an import cycle)
+"""Rule-based and model-driven trading agents (policies), found by the core through :mod:`marketenv.registry`."""

@@ -1,15 +1,8 @@
-"""The policy interface and the shared machinery of rule-based agents.
+"""The shared machinery of rule-based agents.
 
-Every participant of the market is driven by a **policy**: observation in, order action
-out, in stable-baselines3's shape::
-
-    action, state = policy.predict(observation, state=None, episode_start=None,
-                                   deterministic=False)
-
-The observation is the agent's :data:`~marketenv.feature_spec.FEATURE_NAMES` vector (the
-``ComprehensiveFeatures``); the action is an order action, an ``int64`` array of shape
-``(2, 3)`` (see :mod:`marketenv.actions`). Rule-based agents, tree-model agents and trained
-PPO models therefore swap freely.
+Every agent is driven by a policy (:class:`~marketenv.policy.Policy`, defined in the core
+with :class:`~marketenv.policy.AgentSpec` and re-exported here): observation in, ``(2, 3)``
+order action out, in stable-baselines3's ``predict`` shape.
 
 A rule-based strategy is written once, as a function of a block of agents:
 ``decide(obs (n, F), uniforms (n, D)) -> actions (n, 2, 3)`` (the built-in strategies are
@@ -26,8 +19,7 @@ position limit, and turning a signal into orders.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +27,9 @@ from agents import kernels
 from agents.kernels import N_UNIFORMS
 from marketenv.actions import ACTION_SHAPE, IOC, LIMIT, MARKET
 from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
+from marketenv.policy import AgentSpec, Policy
+
+__all__ = ["AgentGroup", "AgentSpec", "Policy", "RandomBlock", "RuleBasedAgent", "Strategy"]
 
 BLOCK = 512
 """Ticks of random numbers drawn per refill of an agent's random block (any size gives the same
@@ -45,42 +40,6 @@ MID = F["mid_price"]
 FAIR = F["fair_value"]
 POS = F["position"]
 ORDER_TYPES = {"limit": LIMIT, "ioc": IOC, "market": MARKET}
-
-
-@runtime_checkable
-class Policy(Protocol):
-    """Anything that maps an observation to an action, SB3-style."""
-
-    def predict(
-        self,
-        observation: np.ndarray,
-        state: Any = None,
-        episode_start: Any = None,
-        deterministic: bool = False,
-    ) -> tuple[np.ndarray, Any]:
-        """Return ``(action, next_state)`` for one observation."""
-        ...
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """Identity and limits of one agent slot.
-
-    Attributes:
-        agent_id: Stable integer id (the slot index, in config order).
-        agent_name: Readable unique name, e.g. ``MarketMaker_03``.
-        type: Strategy name from the registry.
-        symbol: Index of the symbol the agent trades.
-        position_limit: Largest absolute position, shares.
-        group: Index of the config group.
-    """
-
-    agent_id: int
-    agent_name: str
-    type: str
-    symbol: int
-    position_limit: int
-    group: int
 
 
 class RandomBlock:

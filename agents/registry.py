@@ -1,8 +1,13 @@
-"""Strategy registry: type name -> strategy class, and building agents from a config."""
+"""Building the rule-based agents of a config: vectorised groups and per-slot policies.
+
+The type name -> strategy table itself is the core's :mod:`marketenv.registry` (which
+imports this module by path); :data:`STRATEGIES` is the built-in rule-based part of it,
+as classes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,62 +16,23 @@ from agents.base import AgentGroup, AgentSpec, RuleBasedAgent, Strategy
 from agents.market_maker import MarketMaker
 from agents.noise_trader import NoiseTrader
 from agents.signals import MacdCrossover, MeanReversion, Momentum, TrendFollower, ValueTrader
-from marketenv.errors import ConfigError
+from marketenv.registry import agent_specs, build_params, make_strategy, validate_params
+
+__all__ = [
+    "STRATEGIES",
+    "agent_specs",
+    "build_params",
+    "make_groups",
+    "make_policies",
+    "make_strategy",
+    "validate_params",
+]
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
     for cls in (MarketMaker, NoiseTrader, Momentum, TrendFollower, MeanReversion, ValueTrader, MacdCrossover)
 }
-"""Rule-based strategies by config type name."""
-
-
-def _strategy_class(type_name: str) -> type[Strategy]:
-    if type_name == "tree_agent":
-        from agents.tree_agent import TreeStrategy
-
-        return TreeStrategy
-    try:
-        return STRATEGIES[type_name]
-    except KeyError:
-        raise ConfigError(
-            f"agent type {type_name!r} is unknown; use one of {', '.join(sorted(STRATEGIES))}, tree_agent"
-        ) from None
-
-
-def build_params(type_name: str, params: Mapping[str, Any], where: str = "params") -> Any:
-    """The strategy's frozen ``Params`` dataclass from a config table (validated)."""
-    from marketenv.config import _build
-
-    cls = _strategy_class(type_name)
-    p = _build(cls.Params, dict(params), where)
-    p.validate(where)
-    return p
-
-
-def validate_params(type_name: str, params: Mapping[str, Any], where: str = "params") -> None:
-    """Raise :class:`ConfigError` naming the key if ``params`` is not valid for the type."""
-    build_params(type_name, params, where)
-
-
-def agent_specs(config: Any) -> list[AgentSpec]:
-    """Specs of every agent of a config, in id order, named ``<Label>_<NN>`` per type."""
-    specs: list[AgentSpec] = []
-    per_type: dict[str, int] = {}
-    for gi, g in enumerate(config.agents):
-        label = _strategy_class(g.type).label
-        sym = config.symbol_index(g.symbol)
-        for _ in range(g.count):
-            k = per_type.get(label, 0)
-            per_type[label] = k + 1
-            specs.append(AgentSpec(len(specs), f"{label}_{k:02d}", g.type, sym, g.position_limit, gi))
-    return specs
-
-
-def make_strategy(config: Any, group: int) -> Strategy:
-    """The strategy instance of config group ``group``."""
-    g = config.agents[group]
-    cls = _strategy_class(g.type)
-    return cls(build_params(g.type, g.params, f"agents[{group}].params"), g.position_limit)
+"""Rule-based strategies (compiled kernels) by config type name."""
 
 
 def make_groups(config: Any, specs: Sequence[AgentSpec], rngs: Sequence[np.random.Generator]) -> list[AgentGroup]:

@@ -22,21 +22,23 @@ Agents of one config group share one loaded model and are predicted in one batch
 group). Models are cached by resolved path (and the file's modification time and size),
 so several groups naming the same file share one model in memory.
 
-A model file that is missing, malformed, or reads a feature the market does not compute
-is rejected when the config is validated, with one-line
-:class:`~marketenv.errors.ConfigError` naming ``agents[i].params.model``.
+A missing model file is rejected when the config is validated; a malformed one, or one
+that reads a feature the market does not compute, when the strategy is built (a
+:class:`~marketenv.simulation.Simulation` starts). Both are one-line
+:class:`~marketenv.errors.ConfigError` naming ``agents[i].params.model``. The parameters
+(:class:`~marketenv.strategy_params.TreeParams`) are declared in the core.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from agents.signals import PySignalStrategy, SignalParams
+from agents.signals import PySignalStrategy
 from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
+from marketenv.strategy_params import TreeParams
 
 __all__ = ["TreeParams", "TreeStrategy", "clear_model_cache", "load_cached", "tree_signal"]
 
@@ -88,54 +90,6 @@ def load_cached(path: str | Path) -> Any:
 def clear_model_cache() -> None:
     """Forget every cached model (the next :func:`load_cached` reads the file again)."""
     _CACHE.clear()
-
-
-@dataclass(frozen=True)
-class TreeParams(SignalParams):
-    """Tree-agent parameters.
-
-    Attributes:
-        model: Path of the JSON model (relative paths are relative to the config file).
-        buy_threshold: Smallest ``p_buy`` that triggers a buy.
-        sell_threshold: Smallest ``p_sell`` that triggers a sell.
-        activity: Probability of acting on the signal in a given tick (default 1: every
-            tick).
-    """
-
-    model: str = ""
-    buy_threshold: float = 0.5
-    sell_threshold: float = 0.5
-    activity: float = 1.0
-
-    def validate(self, where: str) -> None:
-        """Check the values and load the model.
-
-        Args:
-            where: The key prefix of error messages, e.g. ``agents[3].params``.
-
-        Raises:
-            ConfigError: One line naming ``<where>.model`` (or the bad key).
-        """
-        super().validate(where)
-        from marketenv.errors import ConfigError, ModelFormatError
-
-        if not self.model:
-            raise ConfigError(
-                f"{where}.model is required: the path of a JSON model from marketenv train"
-            )
-        for name in ("buy_threshold", "sell_threshold"):
-            v = getattr(self, name)
-            if not 0 <= v <= 1:
-                raise ConfigError(f"{where}.{name} must be in [0, 1] (got {v})")
-        if not Path(self.model).is_file():
-            raise ConfigError(
-                f"{where}.model {self.model!r} not found: train one with marketenv train "
-                "(relative paths are relative to the config file)"
-            )
-        try:
-            load_cached(self.model)
-        except ModelFormatError as e:
-            raise ConfigError(f"{where}.model: {e}") from None
 
 
 class TreeStrategy(PySignalStrategy):

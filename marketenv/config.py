@@ -20,15 +20,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from marketenv import registry
 from marketenv.errors import ConfigError
 from marketenv.types import TICKS_PER_UNIT
+from marketenv.validation import brief, build_dataclass, require, require_in, require_range
 
 MAX_TICKS = 10**9
 """Longest run, ticks (also bounds news durations and recording schedules)."""
@@ -47,16 +47,8 @@ MAX_PRICE = 1e7
 MAX_FEE_BPS = 100.0
 """Largest fee per side, basis points (1%)."""
 
-AGENT_TYPES = (
-    "market_maker",
-    "noise_trader",
-    "momentum",
-    "trend_follower",
-    "mean_reversion",
-    "value_trader",
-    "macd_crossover",
-    "tree_agent",
-)
+AGENT_TYPES = registry.BUILTIN_STRATEGIES
+"""The shipped strategy types (plugins add theirs with :func:`marketenv.registry.register_strategy`)."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +64,8 @@ class SimulationConfig:
     seed: int = 42
 
     def validate(self, where: str) -> None:
-        _require_range(self.ticks, 1, MAX_TICKS, f"{where}.ticks")
-        _require_range(self.seed, 0, MAX_SEED, f"{where}.seed")
+        require_range(self.ticks, 1, MAX_TICKS, f"{where}.ticks")
+        require_range(self.seed, 0, MAX_SEED, f"{where}.seed")
 
 
 @dataclass(frozen=True)
@@ -91,12 +83,12 @@ class MarketConfig:
     max_order_quantity: int = 10_000
 
     def validate(self, where: str) -> None:
-        _require_range(self.fee_bps, 0, MAX_FEE_BPS, f"{where}.fee_bps")
-        _require(
+        require_range(self.fee_bps, 0, MAX_FEE_BPS, f"{where}.fee_bps")
+        require(
             abs(self.fee_bps * 100 - round(self.fee_bps * 100)) < 1e-9,
             f"{where}.fee_bps must be a multiple of 0.01 (got {self.fee_bps})",
         )
-        _require_range(self.max_order_quantity, 1, MAX_SHARES, f"{where}.max_order_quantity")
+        require_range(self.max_order_quantity, 1, MAX_SHARES, f"{where}.max_order_quantity")
 
     @property
     def fee_centibps(self) -> int:
@@ -164,16 +156,16 @@ class NewsConfig:
 
     def validate(self, where: str) -> None:
         require_in(self.rate, 0, 1, f"{where}.rate")
-        _require_range(self.min_duration, 1, MAX_TICKS, f"{where}.min_duration")
-        _require_range(self.max_duration, 1, MAX_TICKS, f"{where}.max_duration")
-        _require(
+        require_range(self.min_duration, 1, MAX_TICKS, f"{where}.min_duration")
+        require_range(self.max_duration, 1, MAX_TICKS, f"{where}.max_duration")
+        require(
             self.min_duration <= self.max_duration <= 10**9,
             f"{where}.max_duration must be in [min_duration, 1e9] (got {self.max_duration}, "
             f"min_duration {self.min_duration})",
         )
         require_in(self.impact, 0, 0.5, f"{where}.impact")
-        _require(2 < self.jump_tail <= 1000, f"{where}.jump_tail must be in (2, 1000] (got {self.jump_tail})")
-        _require(
+        require(2 < self.jump_tail <= 1000, f"{where}.jump_tail must be in (2, 1000] (got {self.jump_tail})")
+        require(
             0 < self.duration_tail <= 100, f"{where}.duration_tail must be in (0, 100] (got {self.duration_tail})"
         )
         require_in(self.attention, 0, 20, f"{where}.attention")
@@ -209,27 +201,27 @@ class SymbolConfig:
     volatility: float = 0.20
 
     def validate(self, where: str) -> None:
-        _require(bool(self.name), f"{where}.name must not be empty")
-        _require(self.eps > 0, f"{where}.eps must be > 0 (got {self.eps})")
-        _require(0 < self.payout <= 1, f"{where}.payout must be in (0, 1] (got {self.payout})")
-        _require(self.growth > -1, f"{where}.growth must be > -1 (got {self.growth})")
+        require(bool(self.name), f"{where}.name must not be empty")
+        require(self.eps > 0, f"{where}.eps must be > 0 (got {self.eps})")
+        require(0 < self.payout <= 1, f"{where}.payout must be in (0, 1] (got {self.payout})")
+        require(self.growth > -1, f"{where}.growth must be > -1 (got {self.growth})")
         if self.discount_rate <= self.growth:
-            _require(
+            require(
                 self.fallback_pe is not None,
                 f"{where}: discount_rate ({self.discount_rate}) <= growth ({self.growth}) has no "
                 "Gordon Growth value; set fallback_pe or make discount_rate > growth",
             )
         if self.fallback_pe is not None:
-            _require(self.fallback_pe > 0, f"{where}.fallback_pe must be > 0 (got {self.fallback_pe})")
+            require(self.fallback_pe > 0, f"{where}.fallback_pe must be > 0 (got {self.fallback_pe})")
         if self.initial_price is not None:
-            _require_range(self.initial_price, 0.01, MAX_PRICE, f"{where}.initial_price")
+            require_range(self.initial_price, 0.01, MAX_PRICE, f"{where}.initial_price")
             _require_cents(self.initial_price, f"{where}.initial_price")
         require_in(self.volatility, 0, 5, f"{where}.volatility")  # per year
         try:
             fv = self.base_fair_value()
         except (OverflowError, ZeroDivisionError):
             fv = math.inf
-        _require(
+        require(
             math.isfinite(fv) and 0.01 <= fv <= MAX_PRICE,
             f"{where}: initial fair value {fv:.4g} is outside [0.01, 1e7]; check eps, growth and discount_rate",
         )
@@ -247,13 +239,14 @@ class AgentGroupConfig:
     """A group of identical-strategy agents trading one symbol.
 
     Attributes:
-        type: Strategy name (see :data:`AGENT_TYPES`).
+        type: Strategy name, a type of :mod:`marketenv.registry` (see :data:`AGENT_TYPES`).
         count: Number of agents (``>= 1``).
         symbol: Ticker the agents trade (defaults to the first symbol).
         initial_cash: Cash per agent, currency units (``>= 0``, on the cent grid).
         initial_position: Shares per agent at the start.
         position_limit: Largest absolute position, shares (``>= 1``).
-        params: Strategy parameters, validated by the strategy (see ``agents``).
+        params: Strategy parameters, checked against the type's declared parameters
+            (:mod:`marketenv.strategy_params`) without importing the strategy.
     """
 
     type: str = "noise_trader"
@@ -265,15 +258,15 @@ class AgentGroupConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
-        _require(
-            self.type in AGENT_TYPES,
-            f"{where}.type {self.type!r} is unknown; use one of {', '.join(AGENT_TYPES)}",
+        require(
+            self.type in registry.strategy_names(),
+            f"{where}.type {self.type!r} is unknown; use one of {', '.join(registry.strategy_names())}",
         )
-        _require_range(self.count, 1, MAX_AGENTS, f"{where}.count")
-        _require_range(self.initial_cash, 0, MAX_CASH, f"{where}.initial_cash")
+        require_range(self.count, 1, MAX_AGENTS, f"{where}.count")
+        require_range(self.initial_cash, 0, MAX_CASH, f"{where}.initial_cash")
         _require_cents(self.initial_cash, f"{where}.initial_cash")
-        _require_range(self.position_limit, 1, MAX_SHARES, f"{where}.position_limit")
-        _require(
+        require_range(self.position_limit, 1, MAX_SHARES, f"{where}.position_limit")
+        require(
             abs(self.initial_position) <= self.position_limit,
             f"{where}.initial_position {self.initial_position} exceeds position_limit {self.position_limit}",
         )
@@ -310,26 +303,26 @@ class Config:
         self.market.validate("market")
         self.fundamentals.validate("fundamentals")
         self.news.validate("news")
-        _require(len(self.symbols) >= 1, "symbols: at least one [[symbols]] table is required")
+        require(len(self.symbols) >= 1, "symbols: at least one [[symbols]] table is required")
         names = [s.name for s in self.symbols]
         for i, s in enumerate(self.symbols):
             s.validate(f"symbols[{i}]")
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ConfigError(f"symbols: duplicate name {sorted(dup)[0]!r}; symbol names must be unique")
-        _require(len(self.agents) >= 1, "agents: at least one [[agents]] group is required")
-        _require(
+        require(len(self.agents) >= 1, "agents: at least one [[agents]] group is required")
+        require(
             len(self.agents) <= MAX_AGENTS,
             f"agents: {len(self.agents):,} groups; at most {MAX_AGENTS:,} agents are supported",
         )
         for i, a in enumerate(self.agents):
             a.validate(f"agents[{i}]")
             if a.symbol is not None:
-                _require(
+                require(
                     a.symbol in names,
                     f"agents[{i}].symbol {a.symbol!r} is not a listed symbol; use one of {', '.join(names)}",
                 )
-            _require(
+            require(
                 self.market.allow_short or a.initial_position >= 0,
                 f"agents[{i}].initial_position {a.initial_position} is short but market.allow_short"
                 " is false; use a position >= 0 or allow shorting",
@@ -337,17 +330,15 @@ class Config:
             sym = self.symbols[self.symbol_index(a.symbol)]
             price = sym.initial_price if sym.initial_price is not None else sym.base_fair_value()
             equity = a.initial_cash_cents + a.initial_position * round(price * TICKS_PER_UNIT)
-            _require(
+            require(
                 equity > 0,
                 f"agents[{i}] start with equity {equity / TICKS_PER_UNIT:,.2f} (initial_cash"
                 f" {a.initial_cash:,.2f}, initial_position {a.initial_position} at {price:,.2f}),"
                 " so they are bankrupt before trading; give them initial_cash > 0 or a long"
                 " initial_position",
             )
-            from agents.registry import validate_params  # local import: agents depend on us
-
-            validate_params(a.type, a.params, f"agents[{i}].params")
-        _require(
+            registry.validate_params(a.type, a.params, f"agents[{i}].params")
+        require(
             self.n_agents <= MAX_AGENTS,
             f"agents: {self.n_agents:,} agents in all; at most {MAX_AGENTS:,} are supported,"
             " lower the counts",
@@ -387,119 +378,19 @@ class Config:
 _MAX_CONFIG_CHARS = 1_000_000
 
 
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
-
-
-def require_in(value: float, lo: float, hi: float, key: str) -> None:
-    """Raise :class:`ConfigError` unless ``lo <= value <= hi`` (NaN fails), naming ``key``.
-
-    The one range check of config tables and strategy parameters alike; the message is
-    ``"{key} must be in [lo, hi] (got value)"``.
-    """
-    if not lo <= value <= hi:
-        raise ConfigError(f"{key} must be in [{lo:g}, {hi:g}] (got {_brief(value)})")
-
-
-def _require_range(value: float, lo: float, hi: float, key: str) -> None:
-    """``lo <= value <= hi``, else a message that states the bounds."""
-    if value < lo:
-        raise ConfigError(f"{key} must be >= {lo:,} (got {_brief(value)}); allowed: {lo:,} to {hi:,}")
-    if value > hi:
-        raise ConfigError(f"{key} must be <= {hi:,} (got {_brief(value)}); allowed: {lo:,} to {hi:,}")
-
-
-def _brief(value: Any) -> str:
-    from marketenv.outputs import brief
-
-    return brief(value)
-
-
 def _require_cents(value: float, key: str) -> None:
     scaled = value * TICKS_PER_UNIT
-    _require(
+    require(
         math.isfinite(scaled) and abs(scaled - round(scaled)) < 1e-6,
         f"{key} must be a whole number of cents (got {value})",
     )
 
 
-def _check_type(value: Any, tp: Any, key: str) -> Any:
-    """Check (and lightly coerce int -> float) a TOML value against a type hint."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _check_type(value, arg, key)
-            except ConfigError:
-                continue
-        names = " or ".join(getattr(a, "__name__", str(a)) for a in args if a is not type(None))
-        raise ConfigError(f"{key} must be {names} (got {type(value).__name__} {_brief(repr(value))})")
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key} must be a number (got {type(value).__name__} {_brief(repr(value))})")
-        try:
-            as_float = float(value)
-        except OverflowError:
-            as_float = math.inf
-        if not math.isfinite(as_float):
-            raise ConfigError(f"{key} must be a finite number (got {_brief(value)})")
-        return as_float
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer (got {type(value).__name__} {_brief(repr(value))})")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false (got {type(value).__name__} {_brief(repr(value))})")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string (got {type(value).__name__} {_brief(repr(value))})")
-        return value
-    if origin is not None and origin is Mapping or tp is Mapping:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key} must be a table (got {type(value).__name__})")
-        return dict(value)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key)
-    raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover
-
-
-def _build(cls: Any, data: Any, where: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a table (got {type(data).__name__})")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(
-            f"unknown key {prefix}{_brief(unknown[0])}; known keys: {', '.join(sorted(fields))}"
-        )
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        key = f"{where}.{name}" if where else name
-        tp = hints[name]
-        if typing.get_origin(tp) is tuple:
-            (item_tp, _) = typing.get_args(tp)
-            if not isinstance(value, list):
-                raise ConfigError(f"{key} must be an array of tables (got {type(value).__name__})")
-            kwargs[name] = tuple(_build(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
-        else:
-            kwargs[name] = _check_type(value, tp, key)
-    return cls(**kwargs)
-
 
 def config_from_dict(data: Mapping[str, Any]) -> Config:
     """Build and validate a :class:`Config` from a plain dict (as parsed from TOML)."""
     try:
-        cfg = _build(Config, data, "")
+        cfg = build_dataclass(Config, data, "")
         cfg.validate()
     except RecursionError:
         raise ConfigError("the config is nested too deeply; see configs/ for examples") from None
@@ -545,7 +436,7 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML ({_brief(e)})") from None
+        raise ConfigError(f"{p}: not valid TOML ({brief(e)})") from None
     except (RecursionError, ValueError):  # nesting too deep, an integer too long to read
         raise ConfigError(
             f"{p}: not a usable config (nested too deeply or a number too long); see configs/ for examples"

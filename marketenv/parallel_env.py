@@ -10,8 +10,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from agents.base import RuleBasedAgent
-from agents.registry import make_policies
+from marketenv import registry
 from marketenv.action_modes import ActionCodec
 from marketenv.actions import ACTION_SHAPE, MAX_OFFSET, N_TYPES
 from marketenv.config import Config
@@ -19,6 +18,7 @@ from marketenv.env import STATUS_NAMES, MarketEnv, resolve_config
 from marketenv.errors import InvalidActionError, ResetNeeded, UnsupportedRenderMode
 from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES, N_FEATURES
 from marketenv.observation import CLIP, ObservationScaler, check_observation_mode
+from marketenv.policy import Policy
 from marketenv.simulation import Simulation, Transition
 from marketenv.types import TICKS_PER_UNIT, Trade
 
@@ -223,7 +223,7 @@ class MarketParallelEnv(ParallelEnv):
         self._cash0 = cash0
         self._reward_divisor = np.where(cash0 > 0, cash0, 1.0)
         self._sim: Simulation | None = None
-        self._policies: dict[str, RuleBasedAgent] = {}
+        self._policies: dict[str, Policy] = {}
         self._next_seed = self.config.simulation.seed
         self._alive = np.ones(self._k, dtype=bool)
         self._cycles = 0
@@ -260,7 +260,7 @@ class MarketParallelEnv(ParallelEnv):
         view.flags.writeable = False
         return view
 
-    def rule_based_policies(self) -> dict[str, RuleBasedAgent]:
+    def rule_based_policies(self) -> dict[str, Policy]:
         """Every slot's rule-based policy for the current episode, by agent name (after ``reset``).
 
         They act on raw features and return ``(2, 3)`` order actions, for :meth:`step_array`.
@@ -279,7 +279,7 @@ class MarketParallelEnv(ParallelEnv):
             seed = self._next_seed
         self._next_seed = int(seed) + 1
         self._sim = sim = Simulation(self.config, seed=int(seed))
-        self._policies = make_policies(self.config, sim.specs, sim.generators.agents)
+        self._policies = registry.make_policies(self.config, sim.specs, sim.generators.agents)
         self._alive = np.ones(self._k, dtype=bool)
         self.agents = list(self.possible_agents)
         self.last_transition = None

@@ -24,14 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import AgentSpec
-from agents.crowd import Crowd
-from agents.registry import agent_specs
+from marketenv import registry
 from marketenv.actions import NO_OUTCOME, ActionOutcome, OutcomeArray, encode_action
 from marketenv.config import Config
 from marketenv.engine.kernels import fills as fill_kernel
 from marketenv.features import FeatureEngine
 from marketenv.market import Market, TickStats, rejection_reason
+from marketenv.policy import AgentSpec
 from marketenv.types import TICKS_PER_UNIT, Trade
 
 
@@ -271,7 +270,7 @@ class Simulation:
     def __init__(self, config: Config, seed: int | None = None, reference: bool = False) -> None:
         self.config = config
         self.seed = config.simulation.seed if seed is None else int(seed)
-        self.specs: list[AgentSpec] = agent_specs(config)
+        self.specs: list[AgentSpec] = registry.agent_specs(config)
         n = len(self.specs)
         self.n_agents = n
         self.generators = spawn_generators(self.seed, n)
@@ -290,8 +289,8 @@ class Simulation:
         else:
             self.market = Market(config, self.agent_symbols, rngs)
             self.features = FeatureEngine(self.market, self.agent_symbols, limits)
-        self.crowd = Crowd(config, self.specs, g.agents)
-        self._compiled = not reference and self.crowd.compiled
+        self.crowd = registry.make_crowd(config, self.specs, g.agents)
+        self._compiled = not reference and bool(getattr(self.crowd, "compiled", False))
         self._fee_rate = config.market.fee_centibps
         self._obs: np.ndarray | None = None
         self._tick_trades = np.empty((0, 9), dtype=np.int64)
