@@ -32,11 +32,23 @@ def modules_of(package: str) -> dict[str, Path]:
 
 
 def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
-    """The project modules ``name`` imports anywhere in its source (lazy imports included)."""
+    """The project modules ``name`` imports anywhere in its source (lazy imports included).
+
+    Imports for type checking only are left out: they never run.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     is_package = path.name == "__init__.py"
+    typing_only = {  # imports under "if TYPE_CHECKING:" never run
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for stmt in block.body
+        for n in ast.walk(stmt)
+    }
     found: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
