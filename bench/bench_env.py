@@ -15,7 +15,7 @@ Rows:
 * ``parallel env, rule_based_policies``: every slot driven by its own policy's
   ``predict`` through ``step_array`` (the parity loop);
 * ``parallel env, step_array``: every slot driven by one vectorised
-  ``simulation.crowd_actions(simulation.features.obs)`` call per tick.
+  ``simulation.crowd_actions(simulation.obs)`` call per tick.
 
 K-learner and rendering figures are in ``bench/bench_rl.py``.
 
@@ -78,7 +78,7 @@ def bench_parallel_policies(cfg: Config, steps: int) -> tuple[int, float]:
     env = _engine(cfg, steps)
     env.reset(seed=cfg.simulation.seed)
     policies = list(env.rule_based_policies().values())  # in slot order
-    raw = env.simulation.features.obs.copy()
+    raw = env.simulation.obs.copy()
     t0 = time.perf_counter()
     for _ in range(steps):
         raw, *_ = env.step_array(np.stack([p.predict(row)[0] for p, row in zip(policies, raw, strict=True)]))
@@ -92,7 +92,7 @@ def bench_parallel_array(cfg: Config, steps: int) -> tuple[int, float]:
     sim = env.unwrapped.simulation
     t0 = time.perf_counter()
     for _ in range(steps):
-        env.step_array(sim.crowd_actions(sim.features.obs))
+        env.step_array(sim.crowd_actions(sim.obs))
     return steps, time.perf_counter() - t0
 
 

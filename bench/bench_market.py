@@ -26,20 +26,21 @@ def phases(cfg, ticks: int) -> dict[str, float]:
     sim = Simulation(cfg)
     acc = {"start_tick": 0.0, "features": 0.0, "crowd": 0.0, "execute": 0.0}
     pc = time.perf_counter
-    for _ in range(ticks):
+    obs = sim.obs
+    for _ in range(ticks):  # the phases of Simulation.step, timed one by one
         t0 = pc()
-        sim.market.start_tick()
-        t1 = pc()
-        obs = sim.features.compute()
-        t2 = pc()
         acts = sim.crowd_actions(obs)
-        t3 = pc()
+        t1 = pc()
         sim.execute(acts)
+        t2 = pc()
+        sim.market.start_tick()
+        t3 = pc()
+        obs = sim.features.compute()
         t4 = pc()
-        acc["start_tick"] += t1 - t0
-        acc["features"] += t2 - t1
-        acc["crowd"] += t3 - t2
-        acc["execute"] += t4 - t3
+        acc["crowd"] += t1 - t0
+        acc["execute"] += t2 - t1
+        acc["start_tick"] += t3 - t2
+        acc["features"] += t4 - t3
     return {k: v / ticks * 1e6 for k, v in acc.items()}
 
 

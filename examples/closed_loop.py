@@ -142,7 +142,7 @@ def evaluate(cfg: Config, seeds: Sequence[int], ticks: int) -> list[Result]:
         t0 = time.perf_counter()
         sim = Simulation(cfg.with_overrides(ticks=ticks, seed=seed))
         trades = sim.run(ticks)
-        pnl = sim.equity_now() - sim.features.initial_equity
+        pnl = sim.equity - sim.features.initial_equity
         cash0 = sim.features.initial_cash
         run = [
             Result(seed, spec.agent_name, spec.type, float(value), float(value / c0 * 100.0))

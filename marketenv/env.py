@@ -10,42 +10,25 @@ import numpy as np
 from gymnasium import spaces
 
 from marketenv.action_modes import ActionCodec
-from marketenv.actions import ActionOutcome
-from marketenv.config import Config, load_config
-from marketenv.errors import ConfigError, ResetNeeded
-from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
-from marketenv.observation import CLIP, ObservationScaler, check_observation_mode
+from marketenv.config import Config
+from marketenv.env_common import (
+    STATUS_NAMES,
+    EpisodeSeeds,
+    LearnerView,
+    check_warmup,
+    reset_info,
+    resolve_agent,
+    resolve_config,
+    step_infos,
+)
+from marketenv.errors import ResetNeeded
+from marketenv.feature_spec import FEATURE_NAMES
+from marketenv.observation import check_observation_mode
 from marketenv.render import RENDER_MODES, History, ansi_view, check_render_mode, rgb_frame
-from marketenv.simulation import NO_FILL_INFO, Simulation, Transition
-from marketenv.types import TICKS_PER_UNIT, OrderStatus, Trade
+from marketenv.simulation import Simulation, Transition
+from marketenv.types import Trade
 
-STATUS_NAMES: dict[int, str] = {
-    -1: "none",
-    int(OrderStatus.FILLED): "filled",
-    int(OrderStatus.RESTING): "resting",
-    int(OrderStatus.CANCELLED): "cancelled",
-    int(OrderStatus.REJECTED): "rejected",
-}
-"""``order_status`` in ``info`` by :class:`~marketenv.types.OrderStatus` value (-1: no order)."""
-
-def resolve_config(config: Config | str | Path | None) -> Config:
-    """A :class:`Config` from a config object, a TOML path or ``None`` (the default)."""
-    if config is None or isinstance(config, str | Path):
-        return load_config(config)
-    if isinstance(config, Config):
-        return config
-    raise ConfigError(f"config must be a Config, a path to a .toml file or None (got {type(config).__name__})")
-
-
-def outcome_info(outcome: ActionOutcome) -> dict[str, Any]:
-    """The order-fate part of ``info`` for an action outcome.
-
-    ``order_status`` is the status of the buy order if one was placed, else of the sell
-    order (``"none"`` when the action placed nothing); ``reject_reason`` is empty unless
-    an order was rejected.
-    """
-    st = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
-    return {"order_status": STATUS_NAMES[st], "reject_reason": outcome.reason}
+__all__ = ["STATUS_NAMES", "MarketEnv", "resolve_config"]
 
 
 class MarketEnv(gym.Env):
@@ -98,7 +81,7 @@ class MarketEnv(gym.Env):
     * ``observation="raw"``: ``Box(-inf, inf, (45,), float32)``, the features in their
       own units (currency, percent, shares).
 
-    No feature is NaN (see Starting State).
+    With the default ``warmup_ticks=100`` no feature is NaN (see Starting State).
 
     ## Rewards
 
@@ -110,9 +93,12 @@ class MarketEnv(gym.Env):
 
     ## Starting State
 
-    ``reset`` builds a new market from a root seed drawn from the env's seeded generator
-    (so ``reset(seed=s)`` reproduces an episode exactly) and lets the crowd trade
-    ``warmup_ticks`` (>= 100) ticks while the learner's slot holds. The learner starts
+    ``reset(seed=s)`` builds the market from root seed ``s`` (the market of
+    ``Simulation(config, seed=s)``); ``reset()`` draws the next market seed from a
+    generator seeded by the last seed given (the config's seed when none was ever given):
+    the seed rule of :class:`~marketenv.env_common.EpisodeSeeds`, shared with the
+    PettingZoo env. The crowd then trades ``warmup_ticks`` (>= 100) ticks while the
+    learner's slot holds. The learner starts
     with its config group's initial cash and position and no resting order.
 
     ## Episode End
@@ -167,7 +153,8 @@ class MarketEnv(gym.Env):
         normalize_reward: Divide rewards by the learner's initial cash (which must then
             be > 0).
         max_episode_steps: Steps before truncation (default: the config's ticks).
-        warmup_ticks: Ticks the crowd trades before the first observation (>= 100).
+        warmup_ticks: Ticks the crowd trades before the first observation (>= 100; >= 0
+            with ``observation="raw"``, whose first observations then hold NaN features).
         render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
         observation: ``"scaled"`` (bounded, default) or ``"raw"``.
 
@@ -198,8 +185,6 @@ class MarketEnv(gym.Env):
         self.codec = codec = ActionCodec(
             action_mode, order_size, sizes, max_offset_ticks, self.config.market.max_order_quantity
         )
-        if warmup_ticks < 100:
-            raise ValueError(f"warmup_ticks must be >= 100 so that no feature is NaN (got {warmup_ticks})")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1 (got {max_episode_steps})")
         self.action_mode = action_mode
@@ -208,53 +193,30 @@ class MarketEnv(gym.Env):
         self.max_offset_ticks = codec.max_offset_ticks
         self.normalize_reward = bool(normalize_reward)
         self.max_episode_steps = int(max_episode_steps or self.config.simulation.ticks)
-        self.warmup_ticks = int(warmup_ticks)
+        self.warmup_ticks = check_warmup(warmup_ticks, self.observation)
         self.render_mode = render_mode
         self.feature_names = FEATURE_NAMES
 
         probe = Simulation(self.config)
-        self.agent_id = self._resolve_agent(agent, probe)
+        self.agent_id = resolve_agent(agent, probe.specs)
         self.agent_name = probe.specs[self.agent_id].agent_name
         self.position_limit = int(probe.specs[self.agent_id].position_limit)
         """The learner slot's position limit, shares."""
         self._symbol = int(probe.agent_symbols[self.agent_id])
-        self._pos_index = self.agent_id * probe.market.n_symbols + self._symbol
-        self._initial_cash = probe.market.initial_cash[self.agent_id] / TICKS_PER_UNIT
+        self._view = LearnerView(probe, [self.agent_id], self.observation, codec.lot)
+        self._initial_cash = float(self._view.initial_cash[0])
         if self.normalize_reward and self._initial_cash <= 0:
             raise ValueError(f"normalize_reward needs initial cash > 0; {self.agent_name} has {self._initial_cash}")
-        self._warmup_skip = frozenset({self.agent_id})
-
-        bound = CLIP if observation == "scaled" else np.inf
-        self.observation_space = spaces.Box(-bound, bound, (N_FEATURES,), np.float32)
-        self._scaler = ObservationScaler(codec.lot)
+        self._seeds = EpisodeSeeds(self.config.simulation.seed)
+        self.observation_space = self._view.space
         self._capital = 0.0
         self._history = History()
         self.action_space: spaces.Space = codec.space
         self._sim: Simulation | None = None
         self.last_transition: Transition | None = None
         """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
-        self.last_trades: list[Trade] = []
-        """Every trade of the last step's tick, in execution order."""
         self._steps = 0
         self._done = True
-
-    @staticmethod
-    def _resolve_agent(agent: int | str | None, sim: Simulation) -> int:
-        names = [s.agent_name for s in sim.specs]
-        if agent is None:
-            for s in sim.specs:
-                if s.type == "noise_trader":
-                    return s.agent_id
-            return sim.n_agents - 1
-        if isinstance(agent, str):
-            if agent not in names:
-                raise ValueError(f"agent {agent!r} is not in the config; use one of {', '.join(names[:5])}, ...")
-            return names.index(agent)
-        if isinstance(agent, bool) or not isinstance(agent, int | np.integer):
-            raise ValueError(f"agent must be an agent id, an agent name or None (got {agent!r})")
-        if not 0 <= int(agent) < sim.n_agents:
-            raise ValueError(f"agent {agent} is not an agent id (0..{sim.n_agents - 1})")
-        return int(agent)
 
     @property
     def simulation(self) -> Simulation:
@@ -263,32 +225,32 @@ class MarketEnv(gym.Env):
             raise ResetNeeded(f"{self.agent_name}: no simulation yet; call reset() first")
         return self._sim
 
+    @property
+    def last_trades(self) -> list[Trade]:
+        """Every trade of the last step's tick (every agent's), in execution order."""
+        return self.last_transition.trades if self.last_transition is not None else []
+
     # ------------------------------------------------------------------ API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new episode; ``seed`` makes it (and the following ones) reproducible.
 
         Args:
-            seed: Seeds the env's generator, from which each episode's market seed is drawn.
+            seed: The market's root seed (see Starting State); ``None`` draws the next one.
             options: Unused.
 
         Returns:
             The first observation and the ``info`` of the starting state.
         """
         super().reset(seed=seed)
-        # The run's root seed comes from the env's seeded generator (one root of randomness).
-        run_seed = int(self.np_random.integers(0, 2**63 - 1))
-        self._sim = sim = Simulation(self.config, seed=run_seed)
-        # The learner's slot holds; its group still draws its random numbers.
-        sim.warm_up(self.warmup_ticks, self._warmup_skip)
+        self._sim = sim = Simulation(self.config, seed=self._seeds.next(seed))
+        sim.run(self.warmup_ticks, hold=(self.agent_id,))  # the crowd trades, the learner's slot holds
         self.last_transition = None
-        self.last_trades = []
         self._steps = 0
         self._done = False
-        mid0 = sim.market.mid_price(self._symbol)
-        self._capital = self._initial_cash + abs(sim.market.initial_position[self._pos_index]) * mid0
-        self._scaler.start(mid0, self._capital)
+        self._view.start(sim)
+        self._capital = float(self._view.capital[0])
         self._history.clear()
-        info = self._info(-1, "", NO_FILL_INFO)
+        info = reset_info(sim, self.agent_id)
         if self.render_mode is not None:
             self._remember(0, 0.0)
         return self._observation(), info
@@ -307,20 +269,17 @@ class MarketEnv(gym.Env):
             )
         order = self.order_action(action)
         i = self.agent_id
-        tr = sim.advance_external({i: order})
+        tr = sim.step({i: order})
         self.last_transition = tr
-        self.last_trades = sim.last_trades
         after = float(tr.equity_after[i])
         reward = after - float(tr.equity_before[i])
         if self.normalize_reward:
             reward /= self._initial_cash
-        outcome = tr.outcomes[i]
-        status = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
         self._steps += 1
         terminated = after <= 0.0
         truncated = (not terminated) and self._steps >= self.max_episode_steps
         self._done = terminated or truncated
-        info = self._info(status, outcome.reason, tr.fill_info(i))
+        info = step_infos(tr, [i])[0]
         if self.render_mode is not None:
             self._remember(info["fill_quantity"], info["fill_price"])
         return self._observation(), reward, terminated, truncated, info
@@ -346,30 +305,14 @@ class MarketEnv(gym.Env):
     # ------------------------------------------------------------ helpers
     def _observation(self) -> np.ndarray:
         assert self._sim is not None
-        row = self._sim.features.obs[self.agent_id]
-        return self._scaler(row) if self.observation == "scaled" else row.astype(np.float32)
+        return self._view(self._sim.obs)[0]
 
     def _remember(self, fill_q: int, fill_price: float) -> None:
         sim = self._sim
         assert sim is not None
         m = sim.market
         s = self._symbol
-        self._history.append(m.mid_price(s), m.fair_value(s), float(sim.features.equity[self.agent_id]), fill_q, fill_price)
-
-    def _info(self, status: int, reason: str, fills: dict[str, Any]) -> dict[str, Any]:
-        sim = self._sim
-        assert sim is not None
-        m = sim.market
-        i = self.agent_id
-        return {
-            "tick": m.tick,
-            **fills,
-            "order_status": STATUS_NAMES[status],
-            "reject_reason": reason,
-            "equity": float(sim.features.equity[i]),
-            "cash": m.cash[i] / TICKS_PER_UNIT,
-            "position": m.position[self._pos_index],
-        }
+        self._history.append(m.mid_price(s), m.fair_value(s), float(sim.equity[self.agent_id]), fill_q, fill_price)
 
     def order_action(self, action: Any) -> np.ndarray:
         """The market order action (``(2, 3)`` int64, see :mod:`marketenv.actions`) of an action.

@@ -256,7 +256,7 @@ class VWAPStyle:
     def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
         """The participation action for this tick."""
         e = self.env
-        vol = float(e.simulation.features.obs[e.agent_id][_VOLUME])
+        vol = float(e.simulation.obs[e.agent_id][_VOLUME])
         if e._steps == 0:
             self._mean, self._n = vol, 1
         self._n += 1

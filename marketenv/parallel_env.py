@@ -14,16 +14,23 @@ from marketenv import registry
 from marketenv.action_modes import ActionCodec
 from marketenv.actions import ACTION_SHAPE, MAX_OFFSET, N_TYPES
 from marketenv.config import Config
-from marketenv.env import STATUS_NAMES, MarketEnv, resolve_config
+from marketenv.env_common import (
+    EpisodeSeeds,
+    LearnerView,
+    check_warmup,
+    reset_info,
+    resolve_agent,
+    resolve_config,
+    step_infos,
+)
 from marketenv.errors import InvalidActionError, ResetNeeded, UnsupportedRenderMode
-from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES, N_FEATURES
-from marketenv.observation import CLIP, ObservationScaler, check_observation_mode
+from marketenv.feature_spec import FEATURE_NAMES, N_FEATURES
+from marketenv.observation import check_observation_mode
 from marketenv.policy import Policy
 from marketenv.simulation import Simulation, Transition
-from marketenv.types import TICKS_PER_UNIT, Trade
+from marketenv.types import Trade
 
-_POS = FEATURE_INDEX["position"]
-_CASH = FEATURE_INDEX["cash"]
+_HOLD = np.zeros(ACTION_SHAPE, dtype=np.int64)
 _FLAT = ACTION_SHAPE[0] * ACTION_SHAPE[1]
 
 Learners = int | str | Sequence[int | str]
@@ -56,7 +63,7 @@ def resolve_learners(learners: Learners, sim: Simulation) -> list[int]:
         return noise[:k]
     if not isinstance(learners, Sequence) or not learners:
         raise ValueError(f"learners must be a count, a non-empty list of agent slots or 'all' (got {learners!r})")
-    ids = [MarketEnv._resolve_agent(a, sim) for a in learners]
+    ids = [resolve_agent(a, sim.specs) for a in learners]
     if len(set(ids)) != len(ids):
         raise ValueError(f"learners {list(learners)!r} names a slot twice")
     return sorted(ids)
@@ -104,8 +111,10 @@ class MarketParallelEnv(ParallelEnv):
 
     ## Starting State
 
-    ``reset`` builds the market from ``seed`` (``None``: the config's seed, then seed +
-    1, ...) and lets the crowd trade ``warmup_ticks`` ticks while the learner slots
+    ``reset(seed=s)`` builds the market from root seed ``s``; ``reset()`` draws the next
+    market seed from a generator seeded by the last seed given (the config's seed when
+    none was ever given), as :class:`~marketenv.env.MarketEnv` does
+    (:class:`~marketenv.env_common.EpisodeSeeds`). It then lets the crowd trade ``warmup_ticks`` ticks while the learner slots
     hold (with ``learners="all"`` the rule-based strategies drive every slot during the
     warm-up).
 
@@ -124,7 +133,8 @@ class MarketParallelEnv(ParallelEnv):
     ``fill_sell_quantity``/``fill_sell_price``, ``fees``; prices 0.0 where nothing
     filled), ``order_status`` and
     ``reject_reason`` (the fate of the orders placed this step), ``equity``, ``cash``
-    and ``position`` after the step. ``env.last_trades`` holds every trade of the last
+    and ``position`` after the step (the reset's infos have the same fields: nothing
+    filled, ``order_status`` ``"none"``). ``env.last_trades`` holds every trade of the last
     step's tick and ``env.last_transition`` the whole tick.
 
     ## Driving every slot with raw order actions
@@ -133,7 +143,7 @@ class MarketParallelEnv(ParallelEnv):
     (:mod:`marketenv.actions`) at once, crowd included. With ``learners="all",
     observation="raw", warmup_ticks=0``, ``env.rule_based_policies()`` (each slot's
     rule-based policy, seeded from the env's root) or the vectorised crowd
-    ``env.simulation.crowd_actions(env.simulation.features.obs)`` driving
+    ``env.simulation.crowd_actions(env.simulation.obs)`` driving
     ``step_array`` reproduce ``marketenv --headless`` with the same seed and config,
     trade for trade (use one of the two per episode: they share generators).
 
@@ -178,11 +188,7 @@ class MarketParallelEnv(ParallelEnv):
                 "(MarketEnv renders one learner)"
             )
         self.observation = check_observation_mode(observation)
-        if warmup_ticks < 0 or (observation == "scaled" and warmup_ticks < 100):
-            raise ValueError(
-                f"warmup_ticks must be >= 100 so that no feature is NaN (got {warmup_ticks}); "
-                "observation='raw' allows fewer"
-            )
+        self.warmup_ticks = check_warmup(warmup_ticks, observation)
         if max_cycles is not None and max_cycles < 1:
             raise ValueError(f"max_cycles must be >= 1 (got {max_cycles})")
         self.config = resolve_config(config)
@@ -192,7 +198,6 @@ class MarketParallelEnv(ParallelEnv):
         self.action_mode = action_mode
         self.render_mode = render_mode
         self.max_cycles = int(max_cycles or self.config.simulation.ticks)
-        self.warmup_ticks = int(warmup_ticks)
         self.normalize_reward = normalize_reward
         self.feature_names = FEATURE_NAMES
         probe = Simulation(self.config)
@@ -203,34 +208,27 @@ class MarketParallelEnv(ParallelEnv):
         """Agent ids of the learner slots, ascending."""
         self._k = len(self.learner_ids)
         self._all_learn = self._k == n
-        self._skip = frozenset(self.learner_ids)
         self.possible_agents = [self.specs[i].agent_name for i in self.learner_ids]
         self.agent_name_mapping = {name: i for name, i in zip(self.possible_agents, self.learner_ids, strict=True)}
         self._slot_of = {name: j for j, name in enumerate(self.possible_agents)}
         self.agents: list[str] = []
-        bound = CLIP if observation == "scaled" else np.inf
-        self._obs_space = spaces.Box(-bound, bound, (N_FEATURES,), np.float32)
+        self._view = LearnerView(probe, self.learner_ids, observation, codec.lot)
+        self._obs_space = self._view.space
+        bound = float(self._obs_space.high[0])
         self.state_space = spaces.Box(-bound, bound, (N_FEATURES * self._k,), np.float32)
         self._act_space = codec.space
-        self._scaler = ObservationScaler(codec.lot)
         self._order_low = np.tile(np.array([0, 0, -MAX_OFFSET], dtype=np.int64), 2)
         self._order_high = np.tile(np.array([N_TYPES - 1, self.config.market.max_order_quantity, MAX_OFFSET]), 2)
-        ids = np.array(self.learner_ids)
-        self._ids = ids
-        self._symbols = probe.agent_symbols[ids]
-        self._pos_index = ids * probe.market.n_symbols + self._symbols
-        cash0 = np.asarray(probe.market.initial_cash, dtype=np.float64)[ids] / TICKS_PER_UNIT
-        self._cash0 = cash0
+        self._ids = np.array(self.learner_ids)
+        cash0 = self._view.initial_cash
         self._reward_divisor = np.where(cash0 > 0, cash0, 1.0)
         self._sim: Simulation | None = None
         self._policies: dict[str, Policy] = {}
-        self._next_seed = self.config.simulation.seed
+        self._seeds = EpisodeSeeds(self.config.simulation.seed)
         self._alive = np.ones(self._k, dtype=bool)
         self._cycles = 0
         self.last_transition: Transition | None = None
         """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
-        self.last_trades: list[Trade] = []
-        """Every trade of the last step's tick, in execution order."""
 
     def _check_agent(self, agent: str) -> None:
         if agent not in self.agent_name_mapping:
@@ -254,6 +252,11 @@ class MarketParallelEnv(ParallelEnv):
         return self._sim
 
     @property
+    def last_trades(self) -> list[Trade]:
+        """Every trade of the last step's tick (every agent's), in execution order."""
+        return self.last_transition.trades if self.last_transition is not None else []
+
+    @property
     def alive(self) -> np.ndarray:
         """Which learners (in ``possible_agents`` order) are not terminated, a read-only bool view."""
         view = self._alive.view()
@@ -274,24 +277,21 @@ class MarketParallelEnv(ParallelEnv):
         return self._learner_obs().reshape(-1)
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-        """Start an episode. ``seed=None`` uses the config's seed, then seed + 1, ..."""
-        if seed is None:
-            seed = self._next_seed
-        self._next_seed = int(seed) + 1
-        self._sim = sim = Simulation(self.config, seed=int(seed))
+        """Start an episode; ``seed`` is the market's root seed (the seed rule of
+        :class:`~marketenv.env_common.EpisodeSeeds`: ``None`` draws the next one)."""
+        self._sim = sim = Simulation(self.config, seed=self._seeds.next(seed))
         self._policies = registry.make_policies(self.config, sim.specs, sim.generators.agents)
         self._alive = np.ones(self._k, dtype=bool)
         self.agents = list(self.possible_agents)
         self.last_transition = None
-        self.last_trades = []
-        skip = frozenset() if self._all_learn else self._skip
-        sim.warm_up(self.warmup_ticks, skip)
-        mids = np.array([sim.market.mid_price(int(s)) for s in self._symbols])
-        pos0 = np.abs(np.asarray(sim.market.initial_position)[self._pos_index])
-        self._scaler.start(mids, self._cash0 + pos0 * mids)
+        # the crowd trades while the learner slots hold (with every slot learning, the
+        # rule-based strategies drive them all)
+        sim.run(self.warmup_ticks, hold=() if self._all_learn else self.learner_ids)
+        self._view.start(sim)
         self._cycles = 0
         rows = self._learner_obs()
-        return dict(zip(self.agents, rows, strict=True)), {a: {"tick": sim.tick} for a in self.agents}
+        infos = {a: reset_info(sim, i) for a, i in zip(self.agents, self.learner_ids, strict=True)}
+        return dict(zip(self.agents, rows, strict=True)), infos
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Advance one tick with the given learners' actions (missing learners hold).
@@ -305,8 +305,13 @@ class MarketParallelEnv(ParallelEnv):
             raise ResetNeeded("step() called before reset() or after the episode ended; call reset()")
         if not isinstance(actions, dict):
             raise InvalidActionError(f"actions must be a dict of agent name -> action (got {type(actions).__name__})")
-        # Learners that send no action hold; the crowd acts by its strategies.
-        acts = np.zeros((self._n, *ACTION_SHAPE), dtype=np.int64)
+        # every slot learning: no policy is asked; else the learners' actions replace
+        # their policies' (missing learners hold)
+        acts: np.ndarray | dict[int, np.ndarray] = (
+            np.zeros((self._n, *ACTION_SHAPE), dtype=np.int64)
+            if self._all_learn
+            else dict.fromkeys(self.learner_ids, _HOLD)
+        )
         mapping = self.agent_name_mapping
         order = self.codec.order
         for name, a in actions.items():
@@ -318,14 +323,7 @@ class MarketParallelEnv(ParallelEnv):
             if not self._alive[self._slot_of[name]]:
                 raise InvalidActionError(f"{name}: agent is terminated and cannot act")
             acts[i] = order(a, name)
-        if self._all_learn:
-            return self._finish(self._advance(acts))
-        if not self._alive.all():
-            acts[self._ids[~self._alive]] = 0
-        tr = sim.advance_external({int(i): acts[i] for i in self._ids})
-        self.last_transition = tr
-        self.last_trades = sim.last_trades
-        return self._finish(tr)
+        return self._finish(self._advance(acts))
 
     def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """Batched step of every slot with raw order actions (the crowd's too).
@@ -380,7 +378,7 @@ class MarketParallelEnv(ParallelEnv):
             reward[self._ids] /= self._reward_divisor
         dead = np.zeros(self._n, dtype=bool)
         dead[self._ids] = was & ~self._alive
-        return sim.features.obs.copy(), reward, dead, truncated
+        return sim.obs.copy(), reward, dead, truncated
 
     def close(self) -> None:
         """Drop the simulation."""
@@ -389,17 +387,16 @@ class MarketParallelEnv(ParallelEnv):
 
     # ------------------------------------------------------------ helpers
     def _learner_obs(self) -> np.ndarray:
-        rows = self.simulation.features.obs[self._ids]
-        return self._scaler(rows) if self.observation == "scaled" else rows.astype(np.float32)
+        return self._view(self.simulation.obs)
 
-    def _advance(self, acts: np.ndarray) -> Transition:
-        """Execute ``(n_agents, 2, 3)`` actions (terminated learners hold) and start the next tick."""
+    def _advance(self, acts: np.ndarray | dict[int, np.ndarray]) -> Transition:
+        """Run the tick with these actions (terminated learners hold) and start the next."""
         sim = self.simulation
         if not self._alive.all():
-            acts[self._ids[~self._alive]] = 0
-        tr = sim.advance(acts)
+            for i in self._ids[~self._alive].tolist():
+                acts[i] = _HOLD
+        tr = sim.step(acts)
         self.last_transition = tr
-        self.last_trades = sim.last_trades
         return tr
 
     def _finish(self, tr: Transition, dicts: bool = True) -> Any:
@@ -432,27 +429,8 @@ class MarketParallelEnv(ParallelEnv):
         return out if dicts else truncated
 
     def _infos(self, tr: Transition, agents: list[str], live: np.ndarray) -> dict[str, dict[str, Any]]:
-        tick = tr.tick + 1
-        feats = self.simulation.features
-        raw = feats.obs
-        outcomes = tr.outcomes
-        status = STATUS_NAMES
-        fills = tr.fill_infos
-        infos = {}
-        for a, j in zip(agents, live.tolist(), strict=True):
-            i = self.learner_ids[j]
-            o = outcomes[i]
-            sb = o.status_buy
-            infos[a] = {
-                "tick": tick,
-                **fills[i],
-                "order_status": status[sb if sb != -1 else o.status_sell],
-                "reject_reason": o.reason,
-                "equity": float(tr.equity_after[i]),
-                "cash": float(raw[i, _CASH]),
-                "position": int(raw[i, _POS]),
-            }
-        return infos
+        ids = [self.learner_ids[j] for j in live.tolist()]
+        return dict(zip(agents, step_infos(tr, ids), strict=True))
 
 
 def _coerce(names: list[str], values: list[Any], arr: np.ndarray) -> np.ndarray:

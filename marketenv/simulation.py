@@ -5,21 +5,28 @@ the acting order, the fundamentals, the news, and one per agent (by agent id). T
 headless run, the Gymnasium env and the PettingZoo env all build their randomness through
 :func:`spawn_generators`, which is why the same seed and config give the same trades.
 
-A tick (:meth:`Simulation.step`):
+One driver, :meth:`Simulation.step`. Between calls a simulation stands at the start of
+tick ``t`` (``sim.tick``): the tick's news and fair values are published and every
+agent's observation ``sim.obs`` is computed. ``step(actions)`` then:
 
-1. ``market.start_tick()`` (news, fair values);
-2. ``features.compute()``: every agent's observation at the start of the tick;
-3. each agent's action from its policy (rule-based groups act vectorised), or from the
-   caller for agents it controls;
-4. actions execute in the market's seeded random agent order;
-5. ``market.end_tick()``; equities after the tick give the rewards.
+1. takes each agent's action: from the caller, or from its rule-based policy (the crowd
+   acts vectorised on ``sim.obs``);
+2. executes the actions in the market's seeded random agent order;
+3. ends tick ``t`` (the next tick's news, fair values and pegged quotes);
+4. starts tick ``t + 1`` and computes its observations (the new ``sim.obs``);
+
+and returns the :class:`Transition` of tick ``t``: ``obs`` (before: the start of ``t``,
+what the actions were decided on), ``next_obs`` and ``equity_after`` (after: the start of
+``t + 1``, which is the state right after ``t``). Envs, the recorder and the headless run
+all go through it (:meth:`Simulation.run` is the same phases without building
+transitions).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -126,14 +133,24 @@ def _vwap(cents: np.ndarray, qty: np.ndarray) -> np.ndarray:
 class Transition:
     """One tick seen as a transition (what the envs and the recorder consume).
 
+    Before = at the start of tick ``tick``; after = at the start of tick ``tick + 1``
+    (the state right after ``tick``: its trades, the next fair values, pegged quotes moved).
+
     Attributes:
         tick: The tick the actions were taken in.
         actions: ``(n_agents, 2, 3)`` actions.
         outcomes: Per agent, what its action did on arrival.
         stats: Per-symbol statistics of the tick.
         fills: Every agent's buys, sells and fees during the tick.
-        equity_before: Equity per agent at the start of the tick.
-        equity_after: Equity per agent after the tick (= at the start of the next one).
+        equity_before: Equity per agent before (currency units).
+        equity_after: Equity per agent after.
+        obs: Every agent's observation ``(n_agents, F)`` before: what the actions were
+            decided on.
+        next_obs: Every agent's observation after (the simulation's ``obs`` once the
+            step returns, and the next transition's ``obs``). Neither array is written
+            again by the simulation.
+        trade_rows: The tick's trades, ``(n_trades, 9)`` int64 in the field order of
+            :class:`~marketenv.types.Trade`, in execution order.
     """
 
     tick: int
@@ -143,11 +160,19 @@ class Transition:
     fills: Fills
     equity_before: np.ndarray
     equity_after: np.ndarray
+    obs: np.ndarray
+    next_obs: np.ndarray
+    trade_rows: np.ndarray
 
     @property
     def rewards(self) -> np.ndarray:
-        """P&L change per agent over the tick (currency units)."""
+        """P&L change per agent over the tick (currency units): after minus before."""
         return self.equity_after - self.equity_before
+
+    @property
+    def trades(self) -> list[Trade]:
+        """The tick's trades as :class:`~marketenv.types.Trade` tuples (a fresh list)."""
+        return [Trade(*row) for row in self.trade_rows.tolist()]
 
     @functools.cached_property
     def fill_quantity(self) -> np.ndarray:
@@ -245,19 +270,11 @@ class Transition:
         return action, qty, price
 
 
-@dataclass
-class TickResult(Transition):
-    """A :class:`Transition` from :meth:`Simulation.step`, with the observations it was decided on.
-
-    Attributes:
-        obs: Observations at the start of the tick ``(n_agents, n_features)`` (a copy).
-    """
-
-    obs: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
-
-
 class Simulation:
     """A whole market run: market core, features and the rule-based crowd.
+
+    A new simulation stands at the start of tick 0 (observations computed); each
+    :meth:`step` runs one tick and starts the next (see the module docstring).
 
     Args:
         config: The validated scenario.
@@ -292,19 +309,29 @@ class Simulation:
         self.crowd = registry.make_crowd(config, self.specs, g.agents)
         self._compiled = not reference and bool(getattr(self.crowd, "compiled", False))
         self._fee_rate = config.market.fee_centibps
-        self._obs: np.ndarray | None = None
         self._tick_trades = np.empty((0, 9), dtype=np.int64)
+        self.obs: np.ndarray = self._start_tick()
+        """Every agent's observation ``(n_agents, F)`` at the start of the current tick."""
 
     @property
     def tick(self) -> int:
-        """The current (last started) tick, -1 before the first."""
+        """The current tick: the one the simulation stands at the start of."""
         return self.market.tick
 
-    def begin_tick(self) -> np.ndarray:
-        """Start the next tick; return every agent's observation (a view, valid this tick)."""
+    @property
+    def equity(self) -> np.ndarray:
+        """Equity per agent at the start of the current tick (currency units)."""
+        return self.features.equity
+
+    @property
+    def compiled(self) -> bool:
+        """Whether whole ticks run in compiled code (compiled engine and an all-kernel crowd)."""
+        return self._compiled
+
+    def _start_tick(self) -> np.ndarray:
+        """Start the next tick; its observations (a fresh array, never written again)."""
         self.market.start_tick()
-        self._obs = self.features.compute()
-        return self._obs
+        return self.features.compute().copy()
 
     def crowd_actions(self, obs: np.ndarray, skip: frozenset[int] = frozenset()) -> np.ndarray:
         """The rule-based agents' actions ``(n_agents, 2, 3)`` for this tick.
@@ -334,104 +361,53 @@ class Simulation:
         """The trades of the last executed tick (pegged moves at its end included)."""
         return [Trade(*row) for row in self._tick_trades.tolist()]
 
-    def equity_now(self) -> np.ndarray:
-        """Equity per agent at the current mids (currency units)."""
-        return self.features.account_arrays()[2]
-
-    def step(self, external: Mapping[int, np.ndarray] | None = None) -> TickResult:
-        """Run one tick; ``external`` maps agent ids to actions that replace their policy's."""
-        obs = self.begin_tick()
-        before = self.features.equity
-        acts = self.crowd_actions(obs)
-        if external:
-            for aid, a in external.items():
-                acts[aid] = a
-        outcomes, stats = self.execute(acts)
-        return TickResult(
-            self.tick, acts, outcomes, stats, self.fills(), before, self.equity_now(), obs=obs.copy()
-        )
-
-    @property
-    def compiled(self) -> bool:
-        """Whether whole ticks run in compiled code (compiled engine and an all-kernel crowd)."""
-        return self._compiled
-
-    def run(self, ticks: int) -> int:
-        """Run ``ticks`` ticks of the crowd alone as fast as possible; returns trades."""
-        if ticks <= 0:
-            return 0
-        if self._compiled:
-            trades = self.crowd.run_ticks(self, ticks, begin_first=True, begin_last=False)
-            self._tick_trades = self.market.trade_array
-            self._obs = self.features.obs
-            return trades
-        start = self.market.total_trades
-        for _ in range(ticks):
-            obs = self.begin_tick()
-            self.execute(self.crowd_actions(obs))
-        return self.market.total_trades - start
-
-    def advance(self, actions: np.ndarray) -> Transition:
-        """Execute this tick's actions, then start the next tick (the env step).
-
-        Returns the transition of the finished tick; the next tick's observations are in
-        ``self.features.obs`` afterwards.
-        """
-        if self._compiled:
-            flat = np.ascontiguousarray(actions, dtype=np.int64).reshape(self.n_agents, 6)
-            return self._compiled_tick(np.ones(self.n_agents, dtype=np.bool_), flat, decide=False)
-        before = self.features.equity
-        outcomes, stats = self.execute(actions)
-        fills = self.fills()
-        tick = self.tick
-        self.begin_tick()
-        return Transition(tick, actions, outcomes, stats, fills, before, self.features.equity)
-
-    def warm_up(self, ticks: int, hold: frozenset[int] = frozenset()) -> None:
-        """Run ``ticks`` ticks of the crowd, agents in ``hold`` holding, then begin the next tick.
-
-        The held agents' strategies still draw their random numbers (so the other agents'
-        streams do not depend on who is held).
-        """
-        if self._compiled:
-            mask = np.zeros(self.n_agents, dtype=np.bool_)
-            mask[list(hold)] = True
-            zeros = np.zeros((self.n_agents, 6), dtype=np.int64)
-            if ticks > 0:
-                self.crowd.run_ticks(self, ticks, begin_first=True, begin_last=True, external=mask,
-                                     external_actions=zeros)
-            else:
-                self.begin_tick()
-            self._obs = self.features.obs
-            return
-        for _ in range(ticks):
-            obs = self.begin_tick()
-            self.execute(self.crowd_actions(obs, hold))
-        self.begin_tick()
-
-    def advance_external(self, external: Mapping[int, np.ndarray]) -> Transition:
-        """Finish this tick with the crowd's actions except ``external`` ones, then begin the next.
+    def step(self, actions: np.ndarray | Mapping[int, Any] | None = None) -> Transition:
+        """Run the current tick, start the next one, and return the finished tick.
 
         Args:
-            external: Agent id -> ``(2, 3)`` order action, replacing that agent's strategy.
+            actions: Who decides. ``None``: every agent's rule-based policy. A mapping
+                agent id -> ``(2, 3)`` action: those agents act so, the others by policy
+                (the policies are still asked for every agent, so every generator draws
+                as it would without the mapping). An ``(n_agents, 2, 3)`` int64 array:
+                every agent's action; the policies are not asked and draw nothing.
 
         Returns:
-            The finished tick's transition (the next tick's observations are in
-            ``self.features.obs`` afterwards), as :meth:`advance` gives.
+            The :class:`Transition` of the tick that ran: ``obs`` and ``equity_before``
+            before it (the start of tick ``t``, what the actions were decided on),
+            ``next_obs`` and ``equity_after`` after it (the start of tick ``t + 1``, now
+            :attr:`obs` and :attr:`equity`).
         """
-        if not self._compiled:
-            acts = self.crowd_actions(self.features.obs)
-            for aid, a in external.items():
-                acts[aid] = a
-            return self.advance(acts)
-        mask = np.zeros(self.n_agents, dtype=np.bool_)
-        ext = np.zeros((self.n_agents, 6), dtype=np.int64)
-        for aid, a in external.items():
-            mask[aid] = True
-            ext[aid] = np.asarray(a, dtype=np.int64).reshape(6)
-        return self._compiled_tick(mask, ext, decide=True)
+        given = actions is not None and not isinstance(actions, Mapping)
+        if self._compiled:
+            n = self.n_agents
+            if given:
+                mask = np.ones(n, dtype=np.bool_)
+                ext = np.ascontiguousarray(actions, dtype=np.int64).reshape(n, 6)
+            else:
+                mask = np.zeros(n, dtype=np.bool_)
+                ext = np.zeros((n, 6), dtype=np.int64)
+                for agent, a in (actions or {}).items():
+                    mask[agent] = True
+                    ext[agent] = np.asarray(a, dtype=np.int64).reshape(6)
+            return self._compiled_tick(mask, ext, decide=not given)
+        obs = self.obs
+        before = self.features.equity
+        if given:
+            acts = actions
+        else:
+            acts = self.crowd_actions(obs)
+            for agent, a in (actions or {}).items():
+                acts[agent] = a
+        tick = self.tick
+        outcomes, stats = self.execute(acts)
+        fills = self.fills()
+        rows = self._tick_trades
+        self.obs = self._start_tick()
+        return Transition(tick, acts, outcomes, stats, fills, before, self.features.equity, obs, self.obs, rows)
 
     def _compiled_tick(self, mask: np.ndarray, ext: np.ndarray, decide: bool) -> Transition:
+        """:meth:`step` in compiled code: agents in ``mask`` take ``ext``, the others decide."""
+        obs = self.obs
         before = self.features.equity
         tick = self.tick
         self.crowd.run_ticks(self, 1, begin_first=False, begin_last=True, external=mask, external_actions=ext,
@@ -442,8 +418,40 @@ class Simulation:
         stats = TickStats(tick, st[:, 0].copy(), st[:, 1].copy(), st[:, 2].copy(), st[:, 3].copy())
         outcomes = OutcomeArray(self.crowd.last_outcomes.copy(), rejection_reason)
         acts = self.crowd.last_actions.copy().reshape(self.n_agents, 2, 3)
-        self._obs = self.features.obs
-        return Transition(tick, acts, outcomes, stats, self._fills(self._tick_trades), before, self.features.equity)
+        self.obs = self.features.obs.copy()
+        fills = self._fills(self._tick_trades)
+        return Transition(
+            tick, acts, outcomes, stats, fills, before, self.features.equity, obs, self.obs, self._tick_trades
+        )
+
+    def run(self, ticks: int, hold: Sequence[int] = ()) -> int:
+        """Run ``ticks`` ticks of the crowd as fast as possible (no transitions); returns trades.
+
+        The same phases as :meth:`step` with ``actions=None``, or with the agents of
+        ``hold`` holding (as ``step({i: hold for i in hold})``: their policies still
+        draw their random numbers). Compiled whole ticks when :attr:`compiled`.
+        """
+        if ticks <= 0:
+            return 0
+        skip = frozenset(hold)
+        if self._compiled:
+            n = self.n_agents
+            mask = np.zeros(n, dtype=np.bool_)
+            mask[list(skip)] = True
+            trades = self.crowd.run_ticks(self, ticks, begin_first=False, begin_last=True, external=mask,
+                                          external_actions=np.zeros((n, 6), dtype=np.int64))
+            self._tick_trades = self.market.last_tick_trade_array
+            self.obs = self.features.obs.copy()
+            return trades
+        start = self.market.total_trades
+        features = self.features
+        obs = self.obs
+        for _ in range(ticks):
+            self.execute(self.crowd_actions(obs, skip) if skip else self.crowd_actions(obs))
+            self.market.start_tick()
+            obs = features.compute()
+        self.obs = obs.copy()
+        return self.market.total_trades - start
 
     def fills(self) -> Fills:
         """Every agent's buys, sells and fees in the current tick (from the market's trades)."""

@@ -397,10 +397,10 @@ class GymRecordingWrapper(gym.Wrapper):
         rec = self.recording.recorder
         record = rec is not None and self.episode >= 0 and self.recording.schedule.should_record(sim.tick)
         if record:
-            rec.capture(sim.features.obs, [u.agent_id], self.episode, self.env_index)
+            rec.capture(sim.obs, [u.agent_id], self.episode, self.env_index)
         out = self.env.step(action)
         if record:
-            rec.commit(u.last_transition, sim.features.obs)
+            rec.commit(u.last_transition, u.last_transition.next_obs)
         return out
 
     def close(self) -> None:
@@ -485,7 +485,7 @@ class ParallelRecordingWrapper(BaseParallelWrapper):
         alive = u.alive
         if not alive.all():
             ids = ids[alive]
-        rec.capture(sim.features.obs, None if ids.size == sim.n_agents else ids, self.episode, self.env_index)
+        rec.capture(sim.obs, None if ids.size == sim.n_agents else ids, self.episode, self.env_index)
         return True
 
     def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:
@@ -493,7 +493,7 @@ class ParallelRecordingWrapper(BaseParallelWrapper):
         out = self.env.step(actions)
         if record:
             u = self.env.unwrapped
-            self.recorder.commit(u.last_transition, u.simulation.features.obs)
+            self.recorder.commit(u.last_transition, u.last_transition.next_obs)
         return out
 
     def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -502,7 +502,7 @@ class ParallelRecordingWrapper(BaseParallelWrapper):
         out = self.env.step_array(actions)
         if record:
             u = self.env.unwrapped
-            self.recorder.commit(u.last_transition, u.simulation.features.obs)
+            self.recorder.commit(u.last_transition, u.last_transition.next_obs)
         return out
 
     def close(self) -> Path | None:

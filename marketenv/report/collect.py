@@ -86,23 +86,21 @@ def simulate(
     volume = np.empty((n_sym, ticks))
     fair = np.empty((n_sym, ticks))
     feats = np.empty((n_sym, ticks, len(MARKET_FEATURES)))
-    for t in range(-warmup, ticks):
-        obs = sim.begin_tick()
-        if t >= 0:
-            for s in range(n_sym):
-                book = m.books[s]
-                bid, ask = book.best_bid(), book.best_ask()
-                empty[s, t] = bid is None or ask is None
-                mid[s, t] = m.mid2(s) / (2 * TICKS_PER_UNIT)
-                spread[s, t] = m.spread(s)
-                fair[s, t] = m.fair_value(s)
-                feats[s, t] = obs[first_agent[s], _MARKET_COLS]
-        _outcomes, stats = sim.execute(sim.crowd_actions(obs))
-        if t >= 0:
-            volume[:, t] = stats.volume
-            if progress is not None and (t + 1) % 1000 == 0:
-                progress(t + 1)
-    equity = sim.equity_now()
+    sim.run(warmup)
+    for t in range(ticks):
+        obs = sim.obs  # the start of tick t
+        for s in range(n_sym):
+            book = m.books[s]
+            bid, ask = book.best_bid(), book.best_ask()
+            empty[s, t] = bid is None or ask is None
+            mid[s, t] = m.mid2(s) / (2 * TICKS_PER_UNIT)
+            spread[s, t] = m.spread(s)
+            fair[s, t] = m.fair_value(s)
+            feats[s, t] = obs[first_agent[s], _MARKET_COLS]
+        volume[:, t] = sim.step().stats.volume
+        if progress is not None and (t + 1) % 1000 == 0:
+            progress(t + 1)
+    equity = sim.equity
     initial = sim.features.initial_equity
     pnl: dict[str, list[float]] = {}
     for spec in sim.specs:
