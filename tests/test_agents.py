@@ -546,12 +546,11 @@ def test_crowd_acts_exactly_like_its_agents_one_by_one(config_name: str, tmp_pat
     policies = list(make_policies(cfg, sim.specs, spawn_generators(seed, sim.n_agents).agents).values())
     acted = np.zeros(sim.n_agents, dtype=bool)
     for _ in range(400):  # > 6 blocks of random numbers
-        obs = sim.begin_tick()
-        crowd = sim.crowd_actions(obs)
+        obs = sim.obs
+        crowd = sim.step().actions
         one_by_one = np.stack([p.predict(obs[i])[0] for i, p in enumerate(policies)])
         np.testing.assert_array_equal(crowd, one_by_one)
         acted |= crowd.reshape(sim.n_agents, -1).any(axis=1)
-        sim.execute(crowd)
     types = {spec.type for spec in sim.specs}
     assert {sim.specs[i].type for i in np.flatnonzero(acted)} == types, "every strategy should have acted"
     assert acted.mean() >= 0.9

@@ -199,7 +199,7 @@ def test_keyboard_interrupt_while_joining_the_writer(tmp_path: Path, reference: 
     rec.reset(seed=7)
     sim = env.simulation
     for _ in range(TICKS):
-        rec.step_array(sim.crowd_actions(sim.features.obs))
+        rec.step_array(sim.crowd_actions(sim.obs))
     writer = rec.recorder.writer
     real_join = writer._thread.join
     raised = []
@@ -243,7 +243,7 @@ def test_interrupted_flush_writes_each_row_once(tmp_path: Path, reference: pa.Ta
     acts = None
     while done < TICKS:
         if acts is None:  # drawn once per tick: a retried tick replays the same actions
-            acts = sim.crowd_actions(sim.features.obs)
+            acts = sim.crowd_actions(sim.obs)
         try:
             rec.step_array(acts)
         except KeyboardInterrupt:

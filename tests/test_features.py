@@ -101,8 +101,7 @@ def record(cfg: Config, seed: int, ticks: int) -> Run:
     n_trades = np.zeros((ticks, S), dtype=np.int64)
     volume = np.zeros((ticks, S), dtype=np.int64)
     for t in range(ticks):
-        o = sim.begin_tick()
-        obs[t] = o
+        obs[t] = sim.obs  # the start of tick t
         for s, book in enumerate(m.books):
             b, a = book.best_bid(), book.best_ask()
             bid[t, s] = -1 if b is None else b
@@ -113,8 +112,7 @@ def record(cfg: Config, seed: int, ticks: int) -> Run:
         fair[t] = m.fundamentals.fair_value
         cash[t] = m.cash
         position[t] = np.array(m.position).reshape(n, S)
-        sim.execute(sim.crowd_actions(o))
-        for tr in m.trades:
+        for tr in sim.step().trades:
             s = tr.symbol
             hi[t, s] = max(hi[t, s], tr.price)
             lo[t, s] = min(lo[t, s], tr.price)
@@ -486,7 +484,7 @@ def test_one_sided_or_empty_book_carries_mid_and_spread_forward(sides: tuple[int
         for a in range(sim.n_agents):
             for side in sides:
                 m.cancel_side(a, 0, side)
-        obs.append(sim.step(external=hold).obs)
+        obs.append(sim.step(hold).obs)
     obs_arr = np.array(obs)
     assert book.best_ask() is None or book.best_bid() is None
     # the first observation after the cancels still sees the two-sided book of the tick before
@@ -509,7 +507,7 @@ def test_features_use_nothing_from_later_ticks() -> None:
         obs = []
         for t in range(t_inject + 60):
             ext = {agent: extra} if inject and t == t_inject else None
-            obs.append(sim.step(external=ext).obs)
+            obs.append(sim.step(ext).obs)
         runs.append(np.array(obs))
     a, b = runs
     np.testing.assert_array_equal(a[: t_inject + 1], b[: t_inject + 1])
@@ -548,11 +546,11 @@ def test_single_agent_extract_equals_the_batched_row(config_name: str) -> None:
     sim = Simulation(cfg, seed=4)
     extractor = ComprehensiveFeatures()
     for t in range(160):
-        obs = sim.begin_tick()
+        obs = sim.obs
         if t in (0, 1, 2, 40, 159):
             for a in range(sim.n_agents):
                 exact = extractor.extract(sim.features.context(a))
                 np.testing.assert_array_equal(exact, obs[a])
                 manual = extractor.extract(manual_context(sim, a))
                 np.testing.assert_allclose(manual, obs[a], rtol=1e-13, atol=1e-9)  # pnl: equity - 1e6
-        sim.execute(sim.crowd_actions(obs))
+        sim.step()

@@ -55,7 +55,7 @@ def _record(cfg: Config, path: Path) -> dict[int, list]:
     trades_by_tick = {}
     for _ in range(cfg.simulation.ticks):
         tick = sim.tick
-        rec.step_array(sim.crowd_actions(sim.features.obs))
+        rec.step_array(sim.crowd_actions(sim.obs))
         trades_by_tick[tick] = sim.last_trades  # the finished tick's trades
     rec.close()
     return trades_by_tick

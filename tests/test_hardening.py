@@ -210,7 +210,7 @@ def test_zero_cash_long_agents_trade_identically_headless_and_recorded(tmp_path:
     env.reset(seed=4)
     s = env.simulation
     for _ in range(300):
-        env.step_array(s.crowd_actions(s.features.obs))
+        env.step_array(s.crowd_actions(s.obs))
     assert env.alive.all()
     assert s.market.total_trades == headless > 0
     out = tmp_path / "z.parquet"

@@ -45,7 +45,7 @@ def test_market_rows_match_the_orders_trades_and_agent_rows(name: str, tmp_path:
     for _ in range(TICKS):
         tick = sim.tick
         books = {s: _depth_from_orders(sim.market, s) for s in range(sim.market.n_symbols)}
-        step(sim.crowd_actions(sim.features.obs))
+        step(sim.crowd_actions(sim.obs))
         trades = sim.last_trades
         for s in range(sim.market.n_symbols):
             prices = [t.price for t in trades if t.symbol == s]

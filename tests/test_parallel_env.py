@@ -29,8 +29,7 @@ def headless_trades(cfg: Config, ticks: int) -> tuple[list[list[Trade]], Simulat
     sim = Simulation(cfg)
     out = []
     for _ in range(ticks):
-        sim.step()
-        out.append(list(sim.market.trades))
+        out.append(sim.step().trades)
     return out, sim
 
 
@@ -45,7 +44,7 @@ def policy_trades(cfg: Config, ticks: int) -> tuple[list[list[Trade]], MarketPar
     env.reset(seed=cfg.simulation.seed)
     policies = env.rule_based_policies()
     names = [s.agent_name for s in env.specs]
-    raw = env.simulation.features.obs.copy()
+    raw = env.simulation.obs.copy()
     out = []
     for _ in range(ticks):
         raw, *_ = env.step_array(np.stack([policies[a].predict(raw[i])[0] for i, a in enumerate(names)]))
@@ -93,17 +92,20 @@ def test_defaults_match_market_env() -> None:
     assert env.warmup_ticks == single.warmup_ticks == 100
     obs, infos = env.reset(seed=0)
     assert obs[a].dtype == np.float32 and np.isfinite(obs[a]).all()
-    assert infos[a] == {"tick": 100}
+    first, single_info = single.reset(seed=0)
+    np.testing.assert_array_equal(obs[a], first)  # one seed rule: the same market
+    assert infos[a] == single_info  # one info builder
+    assert single_info["tick"] == 100 and single_info["order_status"] == "none"
+    assert single_info["fill_quantity"] == 0 and single_info["equity"] == single_info["cash"] == 100_000.0
 
 
 def test_one_learner_is_market_env(small_cfg: Config) -> None:
     """With one learner and the same market seed, the parallel env and MarketEnv agree step for step."""
     par = MarketParallelEnv(small_cfg, learners=["NoiseTrader_03"], action_mode="limit")
     single = MarketEnv(small_cfg, agent="NoiseTrader_03", action_mode="limit")
-    single.reset(seed=0)
-    seed = single.simulation.seed  # the market seed MarketEnv drew
-    obs, _ = par.reset(seed=seed)
-    first, _ = single.reset(seed=0)
+    obs, _ = par.reset(seed=3)
+    first, _ = single.reset(seed=3)
+    assert par.simulation.seed == single.simulation.seed == 3
     np.testing.assert_array_equal(obs["NoiseTrader_03"], first)
     space = par.action_space("NoiseTrader_03")
     space.seed(1)
@@ -202,7 +204,7 @@ def test_vectorised_crowd_driver_reproduces_headless_run(multi_cfg: Config) -> N
     sim = env.simulation
     got = []
     for _ in range(ticks):
-        env.step_array(sim.crowd_actions(sim.features.obs))
+        env.step_array(sim.crowd_actions(sim.obs))
         got.append(list(env.last_trades))
     assert got == ref
 
@@ -216,12 +218,9 @@ def test_learners_holding_leave_the_crowd_run_unchanged(small_cfg: Config) -> No
         env.step({})
         got.append(list(env.last_trades))
     sim = Simulation(small_cfg, seed=7)
-    skip = frozenset(env.learner_ids)
-    ref = []
-    for _ in range(40):
-        obs = sim.begin_tick()
-        sim.execute(sim.crowd_actions(obs, skip))
-        ref.append(list(sim.market.trades))
+    hold = dict.fromkeys(env.learner_ids, np.zeros((2, 3), dtype=np.int64))
+    ref = [sim.step(hold).trades for _ in range(40)]
+    assert sum(map(len, ref)) > 40
     assert got == ref
 
 
@@ -230,9 +229,15 @@ def test_same_seed_same_run_and_next_seed_differs(small_cfg: Config) -> None:
     b, _ = policy_trades(small_cfg, 50)
     assert a == b
     env = MarketParallelEnv(small_cfg)
-    env.reset()
-    env.reset()  # seed + 1
-    assert env.simulation.seed == small_cfg.simulation.seed + 1
+    env.reset()  # never seeded: the config's seed
+    assert env.simulation.seed == small_cfg.simulation.seed
+    env.reset()  # the next seed, drawn from a generator seeded by the last one given
+    drawn = env.simulation.seed
+    assert drawn != small_cfg.simulation.seed
+    single = MarketEnv(small_cfg)
+    single.reset()
+    single.reset()
+    assert single.simulation.seed == drawn  # the same rule as MarketEnv
 
 
 # ---------------------------------------------------------------- rewards and infos
@@ -240,7 +245,7 @@ def test_rewards_infos_and_truncation(small_cfg: Config) -> None:
     env = MarketParallelEnv(small_cfg, learners=4, max_cycles=40)
     env.reset(seed=2)
     m = env.simulation.market
-    start = env.simulation.equity_now().copy()
+    start = env.simulation.equity.copy()
     total = dict.fromkeys(env.possible_agents, 0.0)
     filled = 0
     rng = np.random.default_rng(0)
@@ -260,7 +265,7 @@ def test_rewards_infos_and_truncation(small_cfg: Config) -> None:
         assert all(v == (t == 39) for v in truncs.values())
     assert filled > 0
     assert env.agents == []
-    end = env.simulation.equity_now()
+    end = env.simulation.equity
     for a in env.possible_agents:
         i = env.agent_name_mapping[a]
         assert total[a] == pytest.approx(end[i] - start[i], abs=1e-6)

@@ -248,15 +248,14 @@ def test_recorder_commit_needs_capture_and_blocks_span_flushes(tmp_path: Path) -
     cfg = default_config().with_overrides(ticks=200)
     sim = Simulation(cfg)
     rec = TransitionRecorder(tmp_path / "r.parquet", RecordSchedule(0, 1, 200), sim)
-    obs = sim.begin_tick()
-    tr = sim.advance(sim.crowd_actions(obs))
+    tr = sim.step()
     with pytest.raises(RuntimeError, match="capture"):
-        rec.commit(tr, sim.features.obs)
+        rec.commit(tr, tr.next_obs)
     # more ticks than one staging block, a subset of agents on some ticks
     for t in range(1, 150):
-        rec.capture(sim.features.obs, None if t % 3 else [0, 7, 49])
-        tr = sim.advance(sim.crowd_actions(sim.features.obs))
-        rec.commit(tr, sim.features.obs)
+        rec.capture(sim.obs, None if t % 3 else [0, 7, 49])
+        tr = sim.step()
+        rec.commit(tr, tr.next_obs)
     rec.close()
     df = pl.read_parquet(tmp_path / "r.parquet")
     expected = sum(N_AGENTS if t % 3 else 3 for t in range(1, 150))

@@ -118,7 +118,7 @@ def test_single_episode_layout_for_headless_recording(small_cfg: Config, tmp_pat
     rec.reset(seed=1)
     sim = env.simulation
     for _ in range(30):
-        rec.step_array(sim.crowd_actions(sim.features.obs))
+        rec.step_array(sim.crowd_actions(sim.obs))
     with pytest.raises(RuntimeError, match="one episode"):
         rec.reset(seed=2)
     path = rec.close()

@@ -88,7 +88,7 @@ def test_trained_model_and_rule_based_policy_share_predict(trained: tuple[PPO, g
     penv = marketenv.parallel_env(config=small_cfg, learners=["NoiseTrader_00", "NoiseTrader_01"], max_cycles=20)
     obs, _ = penv.reset(seed=0)
     policies = penv.rule_based_policies()
-    raw = penv.simulation.features.obs  # the rule-based policies read raw features
+    raw = penv.simulation.obs  # the rule-based policies read raw features
     # Same protocol: predict(one observation) -> (action, state).
     for policy, o in ((model, obs["NoiseTrader_00"]), (policies["NoiseTrader_01"], raw[3])):
         assert isinstance(policy, Policy)

@@ -42,11 +42,9 @@ def observe(sim: Simulation, ticks: int) -> Observed:
     by_type: Counter[str] = Counter()
     by_agent = np.zeros(sim.n_agents, dtype=np.int64)
     for t in range(ticks):
-        obs = sim.begin_tick()
-        mid[t] = m.mid_prices()
+        mid[t] = m.mid_prices()  # at the start of tick t
         fair[t] = m.fundamentals.fair_value
-        sim.execute(sim.crowd_actions(obs))
-        for tr in m.trades:
+        for tr in sim.step().trades:
             traded[t, tr.symbol] = True
             for a in (tr.buyer, tr.seller):
                 by_type[sim.specs[a].type] += 1
@@ -157,8 +155,7 @@ def trade_log(seed: int, ticks: int = 1500, config: str | None = None) -> list[T
     sim = Simulation(cfg, seed)
     log: list[Trade] = []
     for _ in range(ticks):
-        sim.step()
-        log.extend(sim.market.trades)
+        log.extend(sim.step().trades)
     return log
 
 
@@ -179,4 +176,4 @@ def test_the_config_seed_is_the_default_seed() -> None:
         ra, rb = a.step(), b.step()
         np.testing.assert_array_equal(ra.obs, rb.obs)
         np.testing.assert_array_equal(ra.actions, rb.actions)
-    assert a.market.trades == b.market.trades
+        assert ra.trades == rb.trades
