@@ -220,7 +220,7 @@ def test_learners_holding_leave_the_crowd_run_unchanged(small_cfg: Config) -> No
     sim = Simulation(small_cfg, seed=7)
     hold = dict.fromkeys(env.learner_ids, np.zeros((2, 3), dtype=np.int64))
     ref = [sim.step(hold).trades for _ in range(40)]
-    assert sum(map(len, ref)) > 40
+    assert sum(map(len, ref)) > 10
     assert got == ref
 
 

@@ -177,3 +177,61 @@ def test_the_config_seed_is_the_default_seed() -> None:
         np.testing.assert_array_equal(ra.obs, rb.obs)
         np.testing.assert_array_equal(ra.actions, rb.actions)
         assert ra.trades == rb.trades
+
+
+# --------------------------------------------------------------------------- the one driver
+HOLD = np.zeros((2, 3), dtype=np.int64)
+
+
+def test_step_returns_before_and_after_as_its_docstring_states(small_cfg) -> None:
+    sim = Simulation(small_cfg, seed=3)
+    assert sim.tick == 0  # a new simulation stands at the start of tick 0
+    prev = None
+    for t in range(120):
+        obs, equity = sim.obs, sim.equity
+        tr = sim.step()
+        assert tr.tick == t and sim.tick == t + 1
+        assert tr.obs is obs and tr.next_obs is sim.obs  # before / after
+        if prev is not None:
+            assert tr.obs is prev.next_obs
+        np.testing.assert_array_equal(tr.equity_before, equity)
+        np.testing.assert_array_equal(tr.equity_after, sim.equity)
+        # the equity feature is the equity before (obs) and after (next_obs)
+        np.testing.assert_array_equal(tr.obs[:, F["equity"]], tr.equity_before)
+        np.testing.assert_array_equal(tr.next_obs[:, F["equity"]], tr.equity_after)
+        np.testing.assert_array_equal(tr.rewards, tr.next_obs[:, F["equity"]] - tr.obs[:, F["equity"]])
+        assert all(x.tick == t for x in tr.trades)
+        prev = tr
+    kept = prev.obs.copy()
+    sim.step()
+    np.testing.assert_array_equal(prev.obs, kept)  # a transition's arrays are never written again
+
+
+def test_step_actions_none_mapping_and_array_forms(small_cfg) -> None:
+    a, b, c = (Simulation(small_cfg, seed=11) for _ in range(3))
+    for _ in range(150):
+        ta = a.step()
+        tb = b.step({})
+        tc = c.step(c.crowd_actions(c.obs))  # the caller asks the policies itself
+        assert ta.trades == tb.trades == tc.trades
+        np.testing.assert_array_equal(ta.actions, tc.actions)
+    # a mapping replaces those agents' actions; the policies still draw for them, so an
+    # array holding every slot's policy action except agent 0's gives the same run
+    d, e = Simulation(small_cfg, seed=11), Simulation(small_cfg, seed=11)
+    for _ in range(150):
+        td = d.step({0: HOLD})
+        acts = e.crowd_actions(e.obs)
+        acts[0] = 0
+        te = e.step(acts)
+        assert td.trades == te.trades
+        assert not td.actions[0].any()
+
+
+def test_fast_run_is_the_same_phases_as_step(small_cfg) -> None:
+    fast, slow = Simulation(small_cfg, seed=2), Simulation(small_cfg, seed=2)
+    n = fast.run(200, hold=(3,))
+    trades = sum(len(slow.step({3: HOLD}).trades) for _ in range(200))
+    assert n == trades > 100
+    assert fast.tick == slow.tick == 200
+    np.testing.assert_array_equal(fast.obs, slow.obs)
+    np.testing.assert_array_equal(fast.market.cash, slow.market.cash)
