@@ -53,7 +53,9 @@ __all__ = [
 
 CROWD_ENTRY_POINT = "agents.crowd:Crowd"
 """The :class:`~marketenv.policy.BatchPolicy` of a config's rule-based slots, called as
-``Crowd(config, specs, rngs)``."""
+``Crowd(config, specs, rngs)``. A crowd whose ``compiled`` attribute is true also runs
+whole ticks in compiled code (``run_ticks``), which :class:`~marketenv.simulation.Simulation`
+then uses."""
 POLICIES_ENTRY_POINT = "agents.registry:make_policies"
 """One rule-based :class:`~marketenv.policy.Policy` per slot, called as
 ``make_policies(config, specs, rngs) -> {agent_name: policy}``."""
