@@ -166,10 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_checked(src: str | None) -> Config:
+    """:func:`load_config`, then the strategies' own checks (model files), naming the file."""
+    from marketenv.registry import check_strategies
+
+    cfg = load_config(src)
+    try:
+        check_strategies(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{resolve_config(src)}: {e}" if src is not None else str(e)) from None
+    return cfg
+
+
 def _load(args: argparse.Namespace) -> Config:
     if args.config and len(args.config) > 1:
         raise ConfigError("--config is given several times; that needs a sweep (--seeds)")
-    cfg = load_config(args.config[0] if args.config else None)
+    cfg = load_checked(args.config[0] if args.config else None)
     return cfg.with_overrides(ticks=args.ticks, seed=args.seed)
 
 
@@ -190,7 +202,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     sources = args.config or [None]
     configs = [
-        (config_label(src) if src is not None else "default", load_config(src).with_overrides(ticks=args.ticks))
+        (config_label(src) if src is not None else "default", load_checked(src).with_overrides(ticks=args.ticks))
         for src in sources
     ]
     root = args.record_output or "data/dataset"

@@ -41,6 +41,7 @@ __all__ = [
     "StrategyEntry",
     "agent_specs",
     "build_params",
+    "check_strategies",
     "load_entry_point",
     "make_crowd",
     "make_policies",
@@ -223,6 +224,19 @@ def make_strategy(config: Any, group: int) -> Any:
         return cls(params, g.position_limit)
     except ModelFormatError as e:
         raise ConfigError(f"{where}.model: {e}") from None
+
+
+def check_strategies(config: Any) -> None:
+    """Build every group's strategy once: the checks that need strategy code (model files).
+
+    Config validation reads declared parameters only; a composition root (the CLI) calls
+    this right after loading a config, so that a bad model file is refused before any work.
+
+    Raises:
+        ConfigError: As :func:`make_strategy`, for the first bad group.
+    """
+    for group in range(len(config.agents)):
+        make_strategy(config, group)
 
 
 def make_crowd(config: Any, specs: Sequence[AgentSpec], rngs: Sequence[np.random.Generator]) -> BatchPolicy:

@@ -274,6 +274,26 @@ def test_bad_model_is_a_one_line_config_error(case: str, tmp_path: Path) -> None
     assert detail in message
 
 
+@pytest.mark.parametrize("case", ["malformed_json", "unknown_feature"])
+def test_the_cli_refuses_a_bad_model_before_any_work_naming_the_file(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from marketenv.cli import main
+
+    text, detail = BAD_MODELS[case]
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.json").write_text(text)
+    cfg_path = tmp_path / "trees.toml"
+    cfg_path.write_text(tree_group_toml("models/m.json"))
+    out = tmp_path / "rec.parquet"
+    args = ["--headless-record", "--config", str(cfg_path), "--ticks", "5", "--quiet", "--record-output", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"marketenv: error: {cfg_path}: agents[2].params.model")
+    assert detail in err
+    assert not out.exists()
+
+
 def test_model_errors_from_code_name_the_group(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text(json.dumps(stump("no_such_feature")))
