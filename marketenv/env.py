@@ -95,7 +95,7 @@ class MarketEnv(gym.Env):
 
     ``reset(seed=s)`` builds the market from root seed ``s`` (the market of
     ``Simulation(config, seed=s)``); ``reset()`` draws the next market seed from a
-    generator seeded by the last seed given (the config's seed when none was ever given):
+    generator seeded by the last seed given (fresh entropy when none was ever given):
     the seed rule of :class:`~marketenv.env_common.EpisodeSeeds`, shared with the
     PettingZoo env. The crowd then trades ``warmup_ticks`` (>= 100) ticks while the
     learner's slot holds. The learner starts
@@ -207,7 +207,7 @@ class MarketEnv(gym.Env):
         self._initial_cash = float(self._view.initial_cash[0])
         if self.normalize_reward and self._initial_cash <= 0:
             raise ValueError(f"normalize_reward needs initial cash > 0; {self.agent_name} has {self._initial_cash}")
-        self._seeds = EpisodeSeeds(self.config.simulation.seed)
+        self._seeds = EpisodeSeeds()
         self.observation_space = self._view.space
         self._capital = 0.0
         self._history = History()

@@ -97,14 +97,11 @@ class EpisodeSeeds:
     ``Simulation(config, seed=s)``) and seeds, with ``s``, the generator of the following
     episodes' seeds; ``reset()`` draws the next market seed from that generator (so
     episodes of envs seeded ``0, 1, 2, ...`` do not repeat each other). An env never
-    seeded starts as if reset with the config's ``simulation.seed``.
-
-    Args:
-        default: The seed of an env never seeded (the config's).
+    seeded draws from a generator seeded with fresh OS entropy, as Gymnasium's
+    ``np_random`` is (so the envs of an unseeded vector env differ).
     """
 
-    def __init__(self, default: int) -> None:
-        self._default = int(default)
+    def __init__(self) -> None:
         self._rng: np.random.Generator | None = None
 
     def next(self, seed: int | None) -> int:
@@ -113,10 +110,9 @@ class EpisodeSeeds:
         Raises:
             ValueError: ``seed`` is not an integer in ``[0, MAX_SEED]``.
         """
-        if seed is None and self._rng is None:
-            seed = self._default
         if seed is None:
-            assert self._rng is not None
+            if self._rng is None:
+                self._rng = np.random.default_rng()  # fresh OS entropy
             return int(self._rng.integers(0, MAX_SEED, endpoint=True))
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer in [0, {MAX_SEED}] (got {seed!r})")

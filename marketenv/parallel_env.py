@@ -112,8 +112,8 @@ class MarketParallelEnv(ParallelEnv):
     ## Starting State
 
     ``reset(seed=s)`` builds the market from root seed ``s``; ``reset()`` draws the next
-    market seed from a generator seeded by the last seed given (the config's seed when
-    none was ever given), as :class:`~marketenv.env.MarketEnv` does
+    market seed from a generator seeded by the last seed given (fresh entropy when none
+    was ever given), as :class:`~marketenv.env.MarketEnv` does
     (:class:`~marketenv.env_common.EpisodeSeeds`). It then lets the crowd trade ``warmup_ticks`` ticks while the learner slots
     hold (with ``learners="all"`` the rule-based strategies drive every slot during the
     warm-up).
@@ -224,7 +224,7 @@ class MarketParallelEnv(ParallelEnv):
         self._reward_divisor = np.where(cash0 > 0, cash0, 1.0)
         self._sim: Simulation | None = None
         self._policies: dict[str, Policy] = {}
-        self._seeds = EpisodeSeeds(self.config.simulation.seed)
+        self._seeds = EpisodeSeeds()
         self._alive = np.ones(self._k, dtype=bool)
         self._cycles = 0
         self.last_transition: Transition | None = None

@@ -43,24 +43,25 @@ def test_both_envs_refuse_a_short_warm_up_for_scaled_observations(small_cfg: Con
 
 
 def test_seed_rule() -> None:
-    seeds = EpisodeSeeds(default=42)
-    assert seeds.next(None) == 42  # never seeded: the config's seed
-    drawn = [seeds.next(None) for _ in range(3)]
-    assert len(set(drawn)) == 3 and 42 not in drawn
-    assert seeds.next(7) == 7
+    seeds = EpisodeSeeds()
+    assert seeds.next(7) == 7  # a given seed is the market's root seed
     after7 = [seeds.next(None) for _ in range(3)]
-    again = EpisodeSeeds(default=0)
+    assert len(set(after7)) == 3 and 7 not in after7
+    again = EpisodeSeeds()
+    again.next(None)  # whatever came before, a seed restarts the stream
     assert again.next(7) == 7 and [again.next(None) for _ in range(3)] == after7
     # envs seeded 0, 1, 2 (a vector env) do not replay each other's episodes
     streams = []
     for s in range(3):
-        e = EpisodeSeeds(default=0)
+        e = EpisodeSeeds()
         streams.append([e.next(s), *(e.next(None) for _ in range(5))])
     flat = [x for st in streams for x in st]
     assert len(set(flat)) == len(flat)
+    # never seeded: fresh entropy, so unseeded envs differ
+    assert EpisodeSeeds().next(None) != EpisodeSeeds().next(None)
     for bad in (-1, 1.5, True, "3", 2**63):
         with pytest.raises(ValueError, match="seed must be an integer"):
-            EpisodeSeeds(0).next(bad)
+            EpisodeSeeds().next(bad)
 
 
 def test_market_env_holding_is_the_headless_run_with_that_slot_holding(small_cfg: Config) -> None:

@@ -229,13 +229,13 @@ def test_same_seed_same_run_and_next_seed_differs(small_cfg: Config) -> None:
     b, _ = policy_trades(small_cfg, 50)
     assert a == b
     env = MarketParallelEnv(small_cfg)
-    env.reset()  # never seeded: the config's seed
+    env.reset(seed=small_cfg.simulation.seed)
     assert env.simulation.seed == small_cfg.simulation.seed
     env.reset()  # the next seed, drawn from a generator seeded by the last one given
     drawn = env.simulation.seed
     assert drawn != small_cfg.simulation.seed
     single = MarketEnv(small_cfg)
-    single.reset()
+    single.reset(seed=small_cfg.simulation.seed)
     single.reset()
     assert single.simulation.seed == drawn  # the same rule as MarketEnv
 
