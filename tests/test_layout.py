@@ -141,3 +141,56 @@ def test_core_and_strategies_have_no_import_cycle(packages: tuple[str, ...]) -> 
     # run time; as a graph node it only fans out.
     graph = {m: {t for t in ts if t not in packages} for m, ts in graph.items()}
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_registry_entries_match_the_strategy_classes_they_name() -> None:
+    from marketenv import registry
+
+    for name in registry.BUILTIN_STRATEGIES:
+        entry = registry.strategy_entry(name)
+        cls = registry.load_entry_point(entry.entry_point)
+        assert cls.name == name and cls.label == entry.label and cls.Params is entry.params
+
+
+def test_a_plugin_strategy_is_validated_and_built_by_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from marketenv import registry
+    from marketenv.config import AgentGroupConfig, default_config
+    from marketenv.errors import ConfigError
+    from marketenv.simulation import Simulation
+
+    (tmp_path / "plugin_params.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from marketenv.validation import require_in\n"
+        "@dataclass(frozen=True)\n"
+        "class HoldParams:\n"
+        "    patience: float = 0.5\n"
+        "    def validate(self, where):\n"
+        "        require_in(self.patience, 0, 1, f'{where}.patience')\n"
+    )
+    (tmp_path / "plugin_strategy.py").write_text(
+        "import numpy as np\n"
+        "from agents.base import Strategy\n"
+        "class Hold(Strategy):\n"
+        "    name = 'holder'\n"
+        "    label = 'Holder'\n"
+        "    def decide(self, obs, u):\n"
+        "        return np.zeros((obs.shape[0], 2, 3), dtype=np.int64)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))  # undone after the test
+    registry.register_strategy("holder", "plugin_strategy:Hold", params="plugin_params:HoldParams", label="Holder")
+    with pytest.raises(ConfigError, match="already registered"):
+        registry.register_strategy("holder", "plugin_strategy:Hold", params="plugin_params:HoldParams")
+    base = default_config()
+    bad = AgentGroupConfig(type="holder", count=2, params={"patience": 2.0})
+    with pytest.raises(ConfigError, match=r"agents\[7\]\.params\.patience must be in \[0, 1\]"):
+        dataclasses.replace(base, agents=(*base.agents, bad)).validate()
+    cfg = dataclasses.replace(base, agents=(*base.agents, AgentGroupConfig(type="holder", count=2)))
+    cfg.validate()
+    sim = Simulation(cfg, seed=1)
+    held = [s.agent_id for s in sim.specs if s.type == "holder"]
+    assert [sim.specs[i].agent_name for i in held] == ["Holder_00", "Holder_01"]
+    trades = [t for _ in range(50) for t in sim.step().trades]
+    assert trades and not any(t.buyer in held or t.seller in held for t in trades)
