@@ -514,8 +514,25 @@ def _run_local(
             if proc.is_alive():
                 proc.terminate()
         for proc in procs:
-            proc.join(timeout=30)
+            proc.join(timeout=10)
+        # A worker that cannot run its SIGTERM handler in time (e.g. inside a long compile)
+        # is killed; the parent then removes the temporary files it left.
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=10)
+                _remove_worker_tmp(todo, proc.pid)
         raise
+
+
+def _remove_worker_tmp(todo: Sequence[RunSpec], pid: int | None) -> None:
+    """Delete the unfinished files (``.<name>.<pid>[.k].tmp``, see :func:`marketenv.outputs.create_temp`)
+    a killed worker left in the partitions."""
+    dirs = {p.parent for spec in todo for p in (spec.path, spec.market_path) if p is not None}
+    for d in dirs:
+        for pattern in (f".*.{pid}.tmp", f".*.{pid}.*.tmp"):
+            for f in d.glob(pattern):
+                f.unlink(missing_ok=True)
 
 
 def _run_ray(
