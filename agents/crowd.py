@@ -19,6 +19,7 @@ from agents.base import AgentGroup, AgentSpec, RandomBlock
 from agents.kernels import N_UNIFORMS
 from agents.registry import make_groups
 from marketenv.actions import ACTION_SHAPE
+from marketenv.errors import reraise_interrupt
 
 if TYPE_CHECKING:
     from marketenv.simulation import Simulation
@@ -94,11 +95,14 @@ class Crowd:
             while used < chunk:  # more than once only when the order pool must grow
                 part = chunk - used
                 last = begin_last if done + part == ticks else True  # between chunks the next tick begins
-                trades, ran = crowd_loop.run_ticks(
-                    part, first, last, *m.engine_arrays(), *m.process_draws(part), *m.process_state(),
-                    *fe.state_arrays(), buf, k + used, self._kinds, self._params, self._out, external,
-                    external_actions, self._table, decide,
-                )
+                try:
+                    trades, ran = crowd_loop.run_ticks(
+                        part, first, last, *m.engine_arrays(), *m.process_draws(part), *m.process_state(),
+                        *fe.state_arrays(), buf, k + used, self._kinds, self._params, self._out, external,
+                        external_actions, self._table, decide,
+                    )
+                except SystemError as exc:  # a Ctrl-C while the kernel loads: nothing ran
+                    reraise_interrupt(exc)
                 m.adopt_trades(trades)
                 m.consume_draws(ran)
                 first = False

@@ -26,7 +26,7 @@ from typing import NoReturn
 
 from marketenv import __version__
 from marketenv.config import MAX_SEED, MAX_TICKS, Config, load_config
-from marketenv.errors import ConfigError, MarketEnvError
+from marketenv.errors import ConfigError, MarketEnvError, is_interrupt
 from marketenv.outputs import brief
 from marketenv.scenarios import resolve_config
 
@@ -247,6 +247,10 @@ def run_headless(cfg: Config, quiet: bool = False) -> int:
             prog.update(done)
     except KeyboardInterrupt:
         interrupted = True
+    except SystemError as exc:
+        if not is_interrupt(exc):
+            raise
+        interrupted = True
     prog.close()
     wall = time.perf_counter() - t0
     m = sim.market
@@ -292,6 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
+        print("marketenv: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except SystemError as exc:
+        if not is_interrupt(exc):  # a Ctrl-C inside numba's dispatcher (a kernel loading)
+            raise
         print("marketenv: interrupted; nothing was written", file=sys.stderr)
         return 130
 

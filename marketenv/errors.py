@@ -47,3 +47,27 @@ class RecordingError(MarketEnvError, RuntimeError):
 
 class UnsupportedRenderMode(MarketEnvError, UnsupportedMode, ValueError):
     """A ``render_mode`` the environment does not draw (Gymnasium's ``UnsupportedMode``)."""
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C, or wraps one in its cause/context chain.
+
+    A ``KeyboardInterrupt`` that lands while numba's dispatcher runs Python code (loading a
+    kernel from its cache, or compiling it) comes out as a ``SystemError`` ("returned a
+    result with an exception set") caused by the interrupt.
+    """
+    seen = 0
+    e: BaseException | None = exc
+    while e is not None and seen < 20:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
+def reraise_interrupt(exc: SystemError) -> None:
+    """Raise ``KeyboardInterrupt`` if ``exc`` wraps one (see :func:`is_interrupt`), else ``exc``."""
+    if is_interrupt(exc):
+        raise KeyboardInterrupt from None
+    raise exc
