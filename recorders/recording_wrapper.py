@@ -59,8 +59,7 @@ class TransitionRecorder:
     Rows are staged in preallocated arrays and handed to the writer ``BLOCK_TICKS``
     ticks at a time (one writer call per block instead of one per tick). A transition
     is recorded in two halves: :meth:`capture` before the tick (copies the ``f_``
-    features straight into the staging block) and :meth:`commit` after it;
-    :meth:`record` does both for callers that kept the observations themselves.
+    features straight into the staging block) and :meth:`commit` after it.
     :meth:`close` writes what is staged.
 
     Args:
@@ -193,24 +192,6 @@ class TransitionRecorder:
         out[:, 13:] = obs_after[sel][:, _NEXT] if idx is not None else obs_after[:, _NEXT]
         self._n = hi
         self.rows += k
-
-    def record(
-        self,
-        transition: Transition,
-        obs_before: np.ndarray,
-        obs_after: np.ndarray,
-        agents: np.ndarray | Sequence[int] | None = None,
-    ) -> None:
-        """Stage the rows of one transition (:meth:`capture` then :meth:`commit`).
-
-        Args:
-            transition: The finished tick.
-            obs_before: All agents' features at its start ``(n_agents, F)``.
-            obs_after: All agents' features after it ``(n_agents, F)``.
-            agents: Agent ids to record, ascending (default: all).
-        """
-        self.capture(obs_before, agents)
-        self.commit(transition, obs_after)
 
     def flush(self) -> None:
         """Hand the staged rows to the writer.

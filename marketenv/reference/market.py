@@ -271,9 +271,6 @@ class ReferenceMarket:
         """The fee one side of each trade pays, cents, for integer notionals in cents."""
         return np.asarray(notional_cents, dtype=np.int64) * self._fee // 1_000_000
 
-    def _reject(self, reason: str) -> OrderResult:
-        return OrderResult(-1, _REJ, 0, 0, reason)
-
     def submit(self, order: Order) -> OrderResult:
         """Check and execute one order now.
 
