@@ -85,7 +85,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=20_000)
     args = p.parse_args()
-    print(f"{'config':<10} {'engine':>12} {'reference':>12} {'ratio':>7}  trades (equal)")
+    print(f"{'config':<10} {'engine':>12} {'reference':>12} {'ratio':>7}  trades (engine run)")
     for config in ("default.toml", "standard.toml"):
         fast, ref = [], []
         headless(config, False, 200)  # compile / load the kernels outside the timing
