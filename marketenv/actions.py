@@ -217,17 +217,6 @@ class OutcomeArray(Sequence[ActionOutcome]):
 
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(action int8, action_quantity, action_price)`` per agent, the rule of :func:`encode_action`."""
-        from marketenv.engine import layout as L
+        from marketenv.engine.kernels import encode_outcomes
 
-        t = self.table
-        pb, ps = t[:, L.O_PLACED_BUY], t[:, L.O_PLACED_SELL]
-        bp, sp = t[:, L.O_PRICE_BUY], t[:, L.O_PRICE_SELL]
-        net = np.sign(pb - ps)
-        quote = (net == 0) & (pb != 0) & (bp > 0) & (sp > 0)
-        net = np.where(quote, np.sign(bp + sp - t[:, L.O_MID2]), net)
-        price = np.where(net > 0, bp, np.where(net < 0, sp, 0))
-        return (
-            net.astype(np.int8),
-            (pb + ps).astype(np.float64),
-            np.where(price > 0, price / TICKS_PER_UNIT, np.nan),
-        )
+        return encode_outcomes(self.table)

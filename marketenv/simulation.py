@@ -35,6 +35,7 @@ from marketenv import registry
 from marketenv.actions import NO_OUTCOME, ActionOutcome, OutcomeArray, encode_action
 from marketenv.config import Config
 from marketenv.engine.kernels import fills as fill_kernel
+from marketenv.engine.kernels import vwap as vwap_kernel
 from marketenv.features import FeatureEngine
 from marketenv.market import Market, TickStats, rejection_reason
 from marketenv.policy import AgentSpec
@@ -124,9 +125,7 @@ def _fill_info(bq: int, sq: int, bc: int, sc: int, fee: int) -> dict[str, Any]:
 
 def _vwap(cents: np.ndarray, qty: np.ndarray) -> np.ndarray:
     """``cents / qty`` in currency units, NaN where ``qty`` is 0."""
-    q = qty.astype(np.float64)
-    out = np.full(q.shape[0], np.nan)
-    return np.divide(cents / TICKS_PER_UNIT, q, out=out, where=q > 0)
+    return vwap_kernel(np.ascontiguousarray(cents, dtype=np.int64), np.ascontiguousarray(qty, dtype=np.int64))
 
 
 @dataclass

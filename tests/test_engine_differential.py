@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from marketenv.actions import encode_action
 from marketenv.config import (
     AgentGroupConfig,
     Config,
@@ -174,6 +175,11 @@ def test_order_actions_match_the_reference() -> None:
         assert [got[i] for i in range(n)] == list(want)
         assert _trades(fast) == _trades(ref)
         assert np.array_equal(got.status, [o.status_buy if o.status_buy != -1 else o.status_sell for o in want])
+        action, qty, price = got.encoded()  # the compiled encoding against the Python rule
+        enc = [encode_action(o) for o in want]
+        assert action.tolist() == [e[0] for e in enc]
+        assert qty.tolist() == [e[1] for e in enc]
+        assert np.array_equal(price, [e[2] for e in enc], equal_nan=True)
         fast.end_tick()
         ref.end_tick()
         assert _trades(fast) == _trades(ref)

@@ -724,3 +724,45 @@ def fills(trades: np.ndarray, n_agents: int, n_symbols: int, fee_rate: int) -> t
         if p > rng[y, 1]:
             rng[y, 1] = p
     return per, rng
+
+
+@nb.njit(cache=True)
+def vwap(cents: np.ndarray, qty: np.ndarray) -> np.ndarray:
+    """``(cents / 100) / qty`` per row in currency units, NaN where ``qty`` is 0."""
+    out = np.empty(cents.shape[0])
+    for i in range(cents.shape[0]):
+        out[i] = (cents[i] / 100.0) / float(qty[i]) if qty[i] > 0 else np.nan
+    return out
+
+
+@nb.njit(cache=True)
+def encode_outcomes(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(action int8, action_quantity, action_price)`` per agent from an outcome table.
+
+    The rule of :func:`marketenv.actions.encode_action`: the sign of the net placed
+    quantity, or for a two-sided limit quote the sign of its lean against the mid; the
+    gross placed quantity; the limit price (currency units) on the side of the action,
+    NaN for none or a market order.
+    """
+    n = table.shape[0]
+    action = np.zeros(n, dtype=np.int8)
+    qty = np.empty(n)
+    price = np.full(n, np.nan)
+    for i in range(n):
+        pb = table[i, O_PLACED_BUY]
+        ps = table[i, O_PLACED_SELL]
+        bp = table[i, O_PRICE_BUY]
+        sp = table[i, O_PRICE_SELL]
+        net = pb - ps
+        if net == 0 and pb != 0 and bp > 0 and sp > 0:
+            net = bp + sp - table[i, O_MID2]
+        qty[i] = float(pb + ps)
+        if net > 0:
+            action[i] = 1
+            if bp > 0:
+                price[i] = bp / 100.0
+        elif net < 0:
+            action[i] = -1
+            if sp > 0:
+                price[i] = sp / 100.0
+    return action, qty, price
