@@ -325,7 +325,7 @@ class MarketParallelEnv(ParallelEnv):
             acts[i] = order(a, name)
         return self._finish(self._advance(acts))
 
-    def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    def step_array(self, actions: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """Batched step of every slot with raw order actions (the crowd's too).
 
         For drivers that hold every slot's action in one array (a vectorised crowd,
@@ -333,7 +333,10 @@ class MarketParallelEnv(ParallelEnv):
         terminated learners are ignored.
 
         Args:
-            actions: ``(n_agents, 2, 3)`` integer order actions (:mod:`marketenv.actions`).
+            actions: ``(n_agents, 2, 3)`` integer order actions (:mod:`marketenv.actions`),
+                or ``None``: every slot acts by its config strategy (exactly the actions
+                ``simulation.crowd_actions(simulation.obs)`` gives, decided inside the
+                compiled tick).
 
         Returns:
             ``(obs, rewards, terminated, truncated)`` over every slot: next raw features
@@ -349,6 +352,8 @@ class MarketParallelEnv(ParallelEnv):
         sim = self._sim
         if sim is None or not self.agents:
             raise ResetNeeded("step_array() called before reset() or after the episode ended; call reset()")
+        if actions is None:
+            return self._step_rows({})
         names = [s.agent_name for s in self.specs]
         try:
             a = np.asarray(actions)
@@ -369,8 +374,12 @@ class MarketParallelEnv(ParallelEnv):
                 f"{names[j]}: action {flat[j].reshape(ACTION_SHAPE).tolist()} is outside the order action's range "
                 f"(type 0..{N_TYPES - 1}, quantity 0..{self._order_high[1]}, offset -{MAX_OFFSET}..{MAX_OFFSET})"
             )
+        return self._step_rows(a.copy())
+
+    def _step_rows(self, acts: np.ndarray | dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        sim = self.simulation
         was = self._alive.copy()
-        tr = self._advance(a.copy())
+        tr = self._advance(acts)
         truncated = self._finish(tr, dicts=False)
         reward = tr.rewards
         if self.normalize_reward:

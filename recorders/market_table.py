@@ -216,7 +216,7 @@ class MarketRecorder:
         self._n = hi
         self.rows += self.n_symbols
 
-    def wrap(self, step: Callable[[np.ndarray], Any], env: Any) -> Callable[[np.ndarray], Any]:
+    def wrap(self, step: Callable[[np.ndarray | None], Any], env: Any) -> Callable[[np.ndarray | None], Any]:
         """``step`` (an env's ``step_array``) with this table recorded around it.
 
         Args:
@@ -226,7 +226,7 @@ class MarketRecorder:
         sim = self.sim
         should = self.schedule.should_record
 
-        def stepped(actions: np.ndarray) -> Any:
+        def stepped(actions: np.ndarray | None) -> Any:
             record = should(sim.tick)
             if record:
                 self.capture()

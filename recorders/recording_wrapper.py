@@ -477,8 +477,8 @@ class ParallelRecordingWrapper(BaseParallelWrapper):
             self.recorder.commit(u.last_transition, u.last_transition.next_obs)
         return out
 
-    def step_array(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """:meth:`MarketParallelEnv.step_array`, recorded."""
+    def step_array(self, actions: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """:meth:`MarketParallelEnv.step_array`, recorded (``None``: every slot by its strategy)."""
         record = self._capture()
         out = self.env.step_array(actions)
         if record:

@@ -179,7 +179,7 @@ def _record(
             enabled=False if quiet else None,
         )
         while done < ticks and stop.signum is None:
-            step(sim.crowd_actions(sim.obs))
+            step(None)  # every slot by its strategy, decided in the compiled tick
             done += 1
             if done & 63 == 0:
                 prog.update(done)

@@ -313,7 +313,7 @@ def record_partition(spec: RunSpec, on_ticks: Callable[[int], None] | None = Non
             step = market.wrap(step, env)
         done = 0
         while done < ticks:
-            step(sim.crowd_actions(sim.obs))
+            step(None)  # every slot by its strategy, decided in the compiled tick
             done += 1
             if on_ticks is not None and done % _PROGRESS_EVERY == 0:
                 on_ticks(_PROGRESS_EVERY)
