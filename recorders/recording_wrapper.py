@@ -30,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
+from marketenv.actions import OutcomeArray
 from marketenv.config import model_inputs
 from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES
 from marketenv.simulation import Simulation, Transition
@@ -42,6 +43,7 @@ from recorders.schema import (
     make_metadata,
     with_training_columns,
 )
+from recorders.staging import stage_outcomes
 
 _MID = FEATURE_INDEX["mid_price"]
 _POS = FEATURE_INDEX["position"]
@@ -107,8 +109,14 @@ class TransitionRecorder:
         )
         n = len(sim.specs)
         self._ids = np.array([s.agent_id for s in sim.specs], dtype=np.uint64)
+        self._ids_i64 = self._ids.astype(np.int64)
+        self._all_rows = np.arange(n, dtype=np.int64)
+        self.fast = True
+        """Stage compiled transitions with the kernel of :mod:`recorders.staging` (the
+        NumPy path gives the same rows; ``False`` forces it)."""
         self._name_codes = np.arange(n, dtype=np.int32)
         self._sym_codes = sim.agent_symbols.astype(np.int32)
+        self._sym_i64 = sim.agent_symbols.astype(np.int64)
         ic = np.asarray(sim.market.initial_cash, dtype=np.float64) / 100.0
         self._norm = np.where(ic > 0, ic, 1.0)
         self.rows = 0
@@ -167,6 +175,19 @@ class TransitionRecorder:
         self._open = None
         tr = transition
         lo, hi = self._n, self._n + k
+        self._tick[lo:hi] = tr.tick
+        if isinstance(tr.outcomes, OutcomeArray) and self.fast:
+            f = tr.fills
+            action, qty, price = tr.encoded
+            stage_outcomes(
+                self._f64[lo:hi], self._action[lo:hi], self._agent[lo:hi],
+                self._all_rows if idx is None else idx, self._ids_i64, action, qty, price,
+                f.buy_quantity, f.sell_quantity, f.buy_cents, f.sell_cents, f.fee_cents, f.low_ticks, f.high_ticks,
+                self._sym_i64, tr.equity_before, tr.equity_after, self._norm, obs_after, _NEXT,
+            )
+            self._n = hi
+            self.rows += k
+            return
         action, qty, price = tr.encoded
         sel = slice(None) if idx is None else idx
         out = self._f64[lo:hi]
