@@ -117,15 +117,15 @@ def test_signal_during_warmup_keeps_the_prior_file(
     from marketenv.simulation import Simulation
 
     calls = {"n": 0}
-    orig = Simulation.crowd_actions
+    orig = Simulation.step
 
-    def actions(self: Simulation, obs: np.ndarray) -> np.ndarray:
+    def actions(self: Simulation, *args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 5:  # tick 4, inside the warm-up
             os.kill(os.getpid(), signal.SIGINT)
-        return orig(self, obs)
+        return orig(self, *args, **kwargs)
 
-    monkeypatch.setattr(Simulation, "crowd_actions", actions)
+    monkeypatch.setattr(Simulation, "step", actions)
     assert run_recording(tiny_config(), target, warmup=WARMUP, quiet=True) == 130
     assert target.read_bytes() == PRIOR
     assert temps(target.parent) == []
@@ -140,15 +140,15 @@ def test_signal_mid_run_keeps_every_row_once(
     from marketenv.simulation import Simulation
 
     calls = {"n": 0}
-    orig = Simulation.crowd_actions
+    orig = Simulation.step
 
-    def actions(self: Simulation, obs: np.ndarray) -> np.ndarray:
+    def actions(self: Simulation, *args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 150:
             os.kill(os.getpid(), sig)
-        return orig(self, obs)
+        return orig(self, *args, **kwargs)
 
-    monkeypatch.setattr(Simulation, "crowd_actions", actions)
+    monkeypatch.setattr(Simulation, "step", actions)
     assert run_recording(tiny_config(), target, warmup=WARMUP, quiet=True) == 130
     assert assert_prefix_of_reference(target, reference) == (150 - WARMUP) * N_AGENTS
     assert temps(target.parent) == []
@@ -158,7 +158,7 @@ def test_two_signals_in_a_row(target: Path, reference: pa.Table, monkeypatch: py
     from marketenv.simulation import Simulation
 
     monkeypatch.setattr(
-        Simulation, "crowd_actions", send_at(Simulation.crowd_actions, signal.SIGINT, times=2)
+        Simulation, "step", send_at(Simulation.step, signal.SIGINT, times=2)
     )
     monkeypatch.setattr(TransitionRecorder, "flush", send_at(TransitionRecorder.flush, signal.SIGTERM))
     assert run_recording(tiny_config(), target, warmup=0, quiet=True) == 130
@@ -269,15 +269,15 @@ def test_slow_writer_then_signal(target: Path, reference: pa.Table, monkeypatch:
     monkeypatch.setattr(pw.ParquetRecordWriter, "_to_batch", slow)
     monkeypatch.setattr(pw, "_N_BUFFER_SETS", 2)
     calls = {"n": 0}
-    orig = Simulation.crowd_actions
+    orig = Simulation.step
 
-    def actions(self: Simulation, obs: np.ndarray) -> np.ndarray:
+    def actions(self: Simulation, *args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 120:
             os.kill(os.getpid(), signal.SIGINT)
-        return orig(self, obs)
+        return orig(self, *args, **kwargs)
 
-    monkeypatch.setattr(Simulation, "crowd_actions", actions)
+    monkeypatch.setattr(Simulation, "step", actions)
     cfg = tiny_config()
     from recorders.recording_wrapper import ParallelRecordingWrapper
 
@@ -308,15 +308,15 @@ def test_exception_in_the_tick_loop_aborts(target: Path, monkeypatch: pytest.Mon
     from marketenv.simulation import Simulation
 
     calls = {"n": 0}
-    orig = Simulation.crowd_actions
+    orig = Simulation.step
 
-    def actions(self: Simulation, obs: np.ndarray) -> np.ndarray:
+    def actions(self: Simulation, *args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 100:
             raise ZeroDivisionError("a bug in a strategy")
-        return orig(self, obs)
+        return orig(self, *args, **kwargs)
 
-    monkeypatch.setattr(Simulation, "crowd_actions", actions)
+    monkeypatch.setattr(Simulation, "step", actions)
     with pytest.raises(ZeroDivisionError):
         run_recording(tiny_config(), target, warmup=WARMUP, quiet=True)
     assert target.read_bytes() == PRIOR
@@ -332,7 +332,7 @@ def test_an_ignored_signal_stays_ignored(
     old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         monkeypatch.setattr(
-            Simulation, "crowd_actions", send_at(Simulation.crowd_actions, signal.SIGHUP)
+            Simulation, "step", send_at(Simulation.step, signal.SIGHUP)
         )
         assert run_recording(tiny_config(), target, warmup=WARMUP, quiet=True) == 0
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
