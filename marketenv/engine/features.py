@@ -129,6 +129,26 @@ def _resum(f: np.ndarray, it: np.ndarray, buf: np.ndarray, x: float) -> None:
     it[J_COUNTDOWN] = RESUM_EVERY
 
 
+@nb.njit(cache=True, inline="always")
+def _write_values(out: np.ndarray, sma10: float, mid: float, sma50: float, e12: float, e26: float, rsi: float,
+                  line: float, sig: float, upper: float, lower: float, pct_b: float, atr: float) -> None:
+    """The 14 values in :attr:`SymbolIndicators.NAMES` order (``bb_middle`` is ``sma_20``)."""
+    out[0] = sma10
+    out[1] = mid
+    out[2] = sma50
+    out[3] = e12
+    out[4] = e26
+    out[5] = rsi
+    out[6] = line
+    out[7] = sig
+    out[8] = line - sig
+    out[9] = upper
+    out[10] = mid
+    out[11] = lower
+    out[12] = pct_b
+    out[13] = atr
+
+
 @nb.njit(cache=True)
 def _warm_values(f: np.ndarray, it: np.ndarray, buf: np.ndarray, out: np.ndarray, t: int, c: float, s10: float,
                  s20: float, s50: float, e12: float, e26: float, line: float, sig: float, rsi: float,
@@ -147,20 +167,7 @@ def _warm_values(f: np.ndarray, it: np.ndarray, buf: np.ndarray, out: np.ndarray
     else:
         mid = upper = lower = pct_b = _NAN
     sma50 = c + s50 / 50.0 if t >= 49 else _NAN
-    out[0] = sma10
-    out[1] = mid
-    out[2] = sma50
-    out[3] = e12
-    out[4] = e26
-    out[5] = rsi
-    out[6] = line
-    out[7] = sig
-    out[8] = line - sig
-    out[9] = upper
-    out[10] = mid
-    out[11] = lower
-    out[12] = pct_b
-    out[13] = atr
+    _write_values(out, sma10, mid, sma50, e12, e26, rsi, line, sig, upper, lower, pct_b, atr)
 
 
 @nb.njit(cache=True)
@@ -290,20 +297,7 @@ def indicators_update(f: np.ndarray, it: np.ndarray, buf: np.ndarray, out: np.nd
     lower = mid - two_sd
     width = upper - lower
     pct_b = (x - lower) / width if width > ZERO_WIDTH * abs(mid) else 0.5
-    out[0] = c + s10 / 10.0
-    out[1] = mid
-    out[2] = c + s50 / 50.0
-    out[3] = e12
-    out[4] = e26
-    out[5] = rsi
-    out[6] = line
-    out[7] = sig
-    out[8] = line - sig
-    out[9] = upper
-    out[10] = mid
-    out[11] = lower
-    out[12] = pct_b
-    out[13] = atr
+    _write_values(out, c + s10 / 10.0, mid, c + s50 / 50.0, e12, e26, rsi, line, sig, upper, lower, pct_b, atr)
 
 
 # ---------------------------------------------------------------------------- market rows
