@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from marketenv.engine import layout as L
+from marketenv.engine.kernels import encode_outcomes
 from marketenv.types import TICKS_PER_UNIT, OrderKind, OrderStatus
 
 if TYPE_CHECKING:
@@ -176,7 +178,7 @@ class OutcomeArray(Sequence[ActionOutcome]):
     """Every agent's :class:`ActionOutcome` of one tick, held as one integer array.
 
     Indexing builds the :class:`ActionOutcome` of one agent (``NO_OUTCOME`` for an agent
-    that did not act); :attr:`status` and :meth:`encoded` work on all agents at once.
+    that did not act); :meth:`encoded` works on all agents at once.
 
     Args:
         table: ``(n_agents, N_OUTCOME)`` int64, columns ``O_*`` of
@@ -192,8 +194,6 @@ class OutcomeArray(Sequence[ActionOutcome]):
         return self.table.shape[0]
 
     def __getitem__(self, i: int) -> ActionOutcome:  # type: ignore[override]
-        from marketenv.engine import layout as L
-
         r = self.table[i].tolist()
         if not r[L.O_ACTED]:
             return NO_OUTCOME
@@ -207,16 +207,6 @@ class OutcomeArray(Sequence[ActionOutcome]):
             r[L.O_STATUS_BUY], r[L.O_STATUS_SELL], "; ".join(reasons), r[L.O_MID2],
         )
 
-    @property
-    def status(self) -> np.ndarray:
-        """Per agent, the buy order's status, else the sell order's (-1 if neither)."""
-        from marketenv.engine import layout as L
-
-        b = self.table[:, L.O_STATUS_BUY]
-        return np.where(b != -1, b, self.table[:, L.O_STATUS_SELL])
-
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(action int8, action_quantity, action_price)`` per agent, the rule of :func:`encode_action`."""
-        from marketenv.engine.kernels import encode_outcomes
-
         return encode_outcomes(self.table)
