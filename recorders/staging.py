@@ -2,7 +2,7 @@
 
 One kernel writes a transition's outcome columns for the recorded agents straight into the
 staging block, with the definitions of :class:`marketenv.simulation.Transition` (fill
-VWAPs as ``(cents / 100) / shares``, NaN where nothing traded; fees and trade ranges in
+VWAPs by :func:`marketenv.engine.kernels.vwap_of`; fees and trade ranges in
 currency units; reward = equity after minus before, and divided by the agent's initial
 cash). The NumPy path in ``commit`` computes the same columns from the transition's
 properties; ``tests/test_recording.py`` holds the two to each other.
@@ -14,6 +14,8 @@ import math
 
 import numba as nb
 import numpy as np
+
+from marketenv.engine.kernels import vwap_of
 
 
 @nb.njit(cache=True)
@@ -37,11 +39,11 @@ def stage_outcomes(
         o[0] = qty[i]
         o[1] = price[i]
         o[2] = float(bq - sq)
-        o[3] = ((buy_c[i] + sell_c[i]) / 100.0) / float(bq + sq) if bq + sq > 0 else nan
+        o[3] = vwap_of(buy_c[i] + sell_c[i], bq + sq)
         o[4] = float(bq)
-        o[5] = (buy_c[i] / 100.0) / float(bq) if bq > 0 else nan
+        o[5] = vwap_of(buy_c[i], bq)
         o[6] = float(sq)
-        o[7] = (sell_c[i] / 100.0) / float(sq) if sq > 0 else nan
+        o[7] = vwap_of(sell_c[i], sq)
         o[8] = fee_c[i] / 100.0
         s = sym[i]
         o[9] = low[s] / 100.0 if low[s] >= 0 else nan

@@ -25,6 +25,7 @@ from marketenv.config import (
     default_config,
     load_config,
 )
+from marketenv.env_common import outcome_status
 from marketenv.market import Market
 from marketenv.reference.market import ReferenceMarket
 from marketenv.simulation import Simulation
@@ -174,7 +175,7 @@ def test_order_actions_match_the_reference() -> None:
         want = ref.execute(acts, order)
         assert [got[i] for i in range(n)] == list(want)
         assert _trades(fast) == _trades(ref)
-        assert np.array_equal(got.status, [o.status_buy if o.status_buy != -1 else o.status_sell for o in want])
+        assert [outcome_status(got[i]) for i in range(n)] == [outcome_status(o) for o in want]
         action, qty, price = got.encoded()  # the compiled encoding against the Python rule
         enc = [encode_action(o) for o in want]
         assert action.tolist() == [e[0] for e in enc]
@@ -246,3 +247,28 @@ def test_buffers_grow_without_changing_results() -> None:
     assert len(fast.trades) == 600
     assert _trades(fast) == _trades(ref)
     assert _state(fast) == _state(ref)
+
+
+def test_an_edit_to_any_kernel_source_drops_the_cached_kernels(tmp_path: Path) -> None:
+    """numba checks a cached kernel only against its own file; the engine's import guard
+    drops every dependent module's cached kernels when any kernel source changes."""
+    from marketenv.engine import _drop_stale_kernel_caches
+
+    (tmp_path / "pkg" / "__pycache__").mkdir(parents=True)
+    a, b = tmp_path / "pkg" / "a.py", tmp_path / "pkg" / "b.py"
+    a.write_text("X = 1\n")
+    b.write_text("from pkg.a import X\n")
+    cached_b = tmp_path / "pkg" / "__pycache__" / "b.kernel-3.py311.nbi"
+    stamp = tmp_path / "pkg" / "__pycache__" / "stamp"
+
+    def guard() -> None:
+        _drop_stale_kernel_caches(tmp_path, ("pkg/*.py",), stamp)
+
+    guard()  # first import: no stamp yet
+    cached_b.write_bytes(b"compiled against X = 1")
+    guard()  # nothing changed: the cache stays
+    assert cached_b.exists()
+    a.write_text("X = 2\n")  # only the callee's module changes
+    guard()
+    assert not cached_b.exists()
+    assert stamp.read_text() != ""

@@ -3,4 +3,48 @@
 :mod:`~marketenv.engine.layout` names the columns of the state arrays,
 :mod:`~marketenv.engine.kernels` holds the kernels; :class:`marketenv.market.Market` owns
 the arrays and is the Python interface.
+
+numba checks a cached kernel only against its own source file, while the kernels read
+constants and inline functions from other modules. So that an edit to any of those never
+runs a stale kernel, importing this package compares one digest of all of them with the
+one stored beside the caches and, when it differs, deletes the cached kernels of those
+modules (they recompile once). Installed, read-only copies have no caches beside them and
+are left alone.
 """
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[2]
+_SOURCES = (
+    "marketenv/engine/*.py",
+    "marketenv/actions.py",
+    "marketenv/feature_spec.py",
+    "agents/kernels.py",
+    "agents/crowd_loop.py",
+    "recorders/staging.py",
+)
+_STAMP = Path(__file__).resolve().parent / "__pycache__" / "kernel-sources.sha1"
+
+
+def _drop_stale_kernel_caches(root: Path = _ROOT, sources: tuple[str, ...] = _SOURCES, stamp: Path = _STAMP) -> None:
+    files = sorted({p for pattern in sources for p in root.glob(pattern)})
+    digest = hashlib.sha1(b"".join(p.read_bytes() for p in files)).hexdigest()
+    try:
+        if stamp.read_text() == digest:
+            return
+    except OSError:
+        pass
+    try:
+        for f in files:
+            for cached in (f.parent / "__pycache__").glob(f"{f.stem}.*.nb[ic]"):
+                cached.unlink(missing_ok=True)
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only installation: nothing cached beside the sources
+        pass
+
+
+_drop_stale_kernel_caches()

@@ -74,7 +74,6 @@ from marketenv.engine.layout import (
     S_ALLOW_SHORT,
     S_FEE_RATE,
     S_FEES,
-    S_LIVE,
     S_MAX_QTY,
     S_N_FREE,
     S_N_SYMBOLS,
@@ -201,7 +200,6 @@ def _release(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, free: np.ndarr
     pool[slot, P_QTY] = 0
     free[sc[S_N_FREE]] = slot
     sc[S_N_FREE] += 1
-    sc[S_LIVE] -= 1
     sym[s, Y_ORDERS] -= 1
 
 
@@ -460,7 +458,6 @@ def place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels
     n_free = sc[S_N_FREE] - 1
     slot = free[n_free]
     sc[S_N_FREE] = n_free
-    sc[S_LIVE] += 1
     sym[s, Y_ORDERS] += 1
     r = pool[slot]
     r[P_ID] = oid
@@ -726,12 +723,18 @@ def fills(trades: np.ndarray, n_agents: int, n_symbols: int, fee_rate: int) -> t
     return per, rng
 
 
+@nb.njit(cache=True, inline="always")
+def vwap_of(cents: int, qty: int) -> float:
+    """``(cents / 100) / qty`` in currency units, NaN when ``qty`` is 0 (the fill-price rule)."""
+    return (cents / 100.0) / float(qty) if qty > 0 else np.nan
+
+
 @nb.njit(cache=True)
 def vwap(cents: np.ndarray, qty: np.ndarray) -> np.ndarray:
-    """``(cents / 100) / qty`` per row in currency units, NaN where ``qty`` is 0."""
+    """:func:`vwap_of` per row."""
     out = np.empty(cents.shape[0])
     for i in range(cents.shape[0]):
-        out[i] = (cents[i] / 100.0) / float(qty[i]) if qty[i] > 0 else np.nan
+        out[i] = vwap_of(cents[i], qty[i])
     return out
 
 
