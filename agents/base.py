@@ -53,27 +53,30 @@ class RandomBlock:
         self._rngs = list(rngs)
         self._d = d
         self._buf = np.empty((len(self._rngs), BLOCK, max(d, 1)))
-        self._k = BLOCK
+        self.position = np.full(1, BLOCK, dtype=np.int64)
+        """``[k]``: column ``k`` of the buffer is the next tick's (compiled callers may advance it)."""
 
     def next(self) -> np.ndarray:
         """The next tick's ``(n_agents, d)`` uniforms."""
-        u = self.window()[0][:, self._k, :]
-        self._k += 1
-        return u
+        buf, k, _left = self.window()
+        self.position[0] += 1
+        return buf[:, k, :]
 
     def window(self) -> tuple[np.ndarray, int, int]:
         """``(buffer (n_agents, BLOCK, d), k, ticks left)``: the next ticks' uniforms are
         ``buffer[:, k]``, ``buffer[:, k + 1]``, ...; refills the block first if it is used up.
-        Call :meth:`advance` with the number of ticks consumed."""
-        if self._k == BLOCK:
+        Call :meth:`advance` with the number of ticks consumed. The buffer is refilled in
+        place: it is the same array for the block's whole life."""
+        if self.position[0] >= BLOCK:
             for i, rng in enumerate(self._rngs):
                 self._buf[i] = rng.random((BLOCK, max(self._d, 1)))
-            self._k = 0
-        return self._buf, self._k, BLOCK - self._k
+            self.position[0] = 0
+        k = int(self.position[0])
+        return self._buf, k, BLOCK - k
 
     def advance(self, ticks: int) -> None:
         """Mark ``ticks`` ticks of the current window as used."""
-        self._k += ticks
+        self.position[0] += ticks
 
 
 class Strategy:

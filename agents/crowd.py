@@ -115,6 +115,29 @@ class Crowd:
         fe.adopt_loop_state()
         return m.total_trades - start
 
+    def market_state(
+        self, sim: Simulation, external: np.ndarray, external_actions: np.ndarray, obs_before: np.ndarray,
+        equity_before: np.ndarray,
+    ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """``(state, trade buffer)`` of ``sim`` for :func:`agents.crowd_loop.step_markets`.
+
+        The state holds ``sim``'s arrays themselves (the kernel advances them) plus the
+        caller's ``external`` mask, ``external_actions`` and ``obs_before`` /
+        ``equity_before`` buffers. It stays valid until the pool grows or a block of
+        random numbers runs out (the kernel then reports ``NEED_*``): build it again then.
+        """
+        m, fe = sim.market, sim.features
+        bufs, dpos = m.draw_block(1)
+        ublock, _k, _left = self._random.window()
+        engine = m.engine_arrays()
+        state = (*engine[:-1], *bufs, dpos, *m.process_state(), *fe.state_arrays(), ublock, self._random.position,
+                 self._kinds, self._params, self._out, external, external_actions, self._table, obs_before,
+                 equity_before)
+        return state, engine[-1]
+
+    step_markets = staticmethod(crowd_loop.step_markets)
+    """The batched step kernel (:func:`agents.crowd_loop.step_markets`)."""
+
     @property
     def last_actions(self) -> np.ndarray:
         """The flat ``(n_agents, 6)`` actions of the last tick :meth:`run_ticks` finished."""

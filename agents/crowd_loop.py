@@ -32,6 +32,7 @@ from marketenv.engine.layout import (
     N_OUTCOME,
     O_STATUS_BUY,
     O_STATUS_SELL,
+    S_FEE_RATE,
     S_LAST_N_TRADES,
     S_N_FREE,
     S_N_TRADES,
@@ -89,34 +90,139 @@ def run_ticks(
     for j in range(n_ticks):
         if sc[S_N_FREE] < 2 * n + 2:
             return trades, j
-        if crowd_decides:
-            decide(obs, ublock[:, uk + j, :], kinds, params, acts)
-        for i in range(n):
-            if ext_mask[i]:
-                acts[i, :] = ext_acts[i, :]
-        order = perms[j]
-        for i in range(n):
-            out[i, :] = 0
-            out[i, O_STATUS_BUY] = -1
-            out[i, O_STATUS_SELL] = -1
-        trades, _done = K.execute(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, acts, order,
-                                  agent_symbols, fund_s[:, X.FS_FAIR] * 100.0, 0, out)
-        X.news_step(news_u[j], news_t[j], news_c, news_f, news_i)
-        X.fundamentals_step(fund_z[j], fund_f, fund_s, news_f)
-        trades = K.end_tick(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
-                            fund_s[:, X.FS_FAIR] * 100.0)
-        for s in range(sym.shape[0]):
-            stats[s, 0] = sym[s, Y_TRADES]
-            stats[s, 1] = sym[s, Y_VOLUME]
-            stats[s, 2] = sym[s, Y_HIGH]
-            stats[s, 3] = sym[s, Y_LOW]
-        flags[0] = 1
-        sc[S_LAST_N_TRADES] = sc[S_N_TRADES]
+        u = ublock[:, uk + j, :] if crowd_decides else ublock[:, 0, :]
+        trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
+                         news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs, u, kinds,
+                         params, acts, ext_mask, ext_acts, out, agent_symbols, crowd_decides)
         if j < n_ticks - 1 or begin_last:
             _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
                    flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
                    agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs)
     return trades, n_ticks
+
+
+@nb.njit(cache=True)
+def _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perm, fund_z, news_u, news_t,
+            fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs, u, kinds, params, acts, ext_mask, ext_acts,
+            out, agent_symbols, crowd_decides):  # noqa: ANN001, ANN202
+    """The finish phase of one tick (its draws ``perm``, ``fund_z``, ``news_*``, uniforms ``u``)."""
+    n = obs.shape[0]
+    if crowd_decides:
+        decide(obs, u, kinds, params, acts)
+    for i in range(n):
+        if ext_mask[i]:
+            acts[i, :] = ext_acts[i, :]
+    for i in range(n):
+        out[i, :] = 0
+        out[i, O_STATUS_BUY] = -1
+        out[i, O_STATUS_SELL] = -1
+    trades, _done = K.execute(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, acts, perm,
+                              agent_symbols, fund_s[:, X.FS_FAIR] * 100.0, 0, out)
+    X.news_step(news_u, news_t, news_c, news_f, news_i)
+    X.fundamentals_step(fund_z, fund_f, fund_s, news_f)
+    trades = K.end_tick(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
+                        fund_s[:, X.FS_FAIR] * 100.0)
+    for s in range(sym.shape[0]):
+        stats[s, 0] = sym[s, Y_TRADES]
+        stats[s, 1] = sym[s, Y_VOLUME]
+        stats[s, 2] = sym[s, Y_HIGH]
+        stats[s, 3] = sym[s, Y_LOW]
+    flags[0] = 1
+    sc[S_LAST_N_TRADES] = sc[S_N_TRADES]
+    return trades
+
+
+# Per-market results of step_markets.
+STEP_RAN = 0
+"""The market ran its tick."""
+STEP_GREW = 1
+"""It ran, and its trade buffer was reallocated (``trade_bufs[b]`` is the new one)."""
+STEP_IDLE = 2
+"""It was not asked to run."""
+NEED_SLOTS = 3
+"""It did not run: fewer than ``2 * n_agents + 2`` order slots are free (grow the pool)."""
+NEED_DRAWS = 4
+"""It did not run: its block of process draws is used up (draw the next block)."""
+NEED_UNIFORMS = 5
+"""It did not run: its agents' uniforms are used up (refill them)."""
+
+
+@nb.njit(cache=True)
+def step_markets(states, trade_bufs, learners, actions, active, keep_before, result, eq_before, eq_after, fills,
+                 outcomes, obs_rows):  # noqa: ANN001, ANN201
+    """One whole tick of each active market (the env step of ``Simulation.step({learner: action})``).
+
+    Market ``b``'s state is ``states[b]`` (see :meth:`agents.crowd.Crowd.market_state`) and
+    its trade buffer ``trade_bufs[b]``. Its agents ``learners`` act ``actions[b, k]`` (flat
+    ``(6,)`` actions), every other agent its strategy (which is still asked for every
+    agent, so the random streams are those of the unbatched step). Market ``b`` then
+    reports ``result[b]`` (``STEP_*``, or ``NEED_*`` when it could not run: the caller
+    services it and calls again for those markets), and for each learner ``k`` its
+    equity before and after the tick, its fills (bought shares, sold shares, bought cents,
+    sold cents, fees, as :func:`~marketenv.engine.kernels.fills`), its outcome row
+    (columns ``O_*``) and its raw features at the start of the next tick. With
+    ``keep_before`` every agent's observations and equities before the tick are copied
+    into the state's ``obs_before`` / ``eq_before`` arrays (for a transition built later).
+
+    Returns:
+        ``(markets that need a service, markets whose trade buffer grew)``.
+    """
+    needs = 0
+    grew = 0
+    for b in range(len(states)):
+        if not active[b]:
+            result[b] = STEP_IDLE
+            continue
+        (pool, anchor, levels, n_levels, sym, acct, agent, free, sc, perms, fund_z, news_u, news_t, dpos,
+         fund_f, fund_s, news_c, news_f, news_i, stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets,
+         cross_i, prev_mid, rows, flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity,
+         obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before) = states[b]
+        n = obs.shape[0]
+        if sc[S_N_FREE] < 2 * n + 2:
+            result[b] = NEED_SLOTS
+            needs += 1
+            continue
+        j = dpos[0]
+        if j >= perms.shape[0]:
+            result[b] = NEED_DRAWS
+            needs += 1
+            continue
+        uj = upos[0]
+        if uj >= ublock.shape[1]:
+            result[b] = NEED_UNIFORMS
+            needs += 1
+            continue
+        if keep_before:
+            obs_before[:, :] = obs
+            equity_before[:] = equity
+        for k in range(learners.shape[0]):
+            i = learners[k]
+            eq_before[b, k] = equity[i]
+            ext_acts[i, :] = actions[b, k, :]
+        trades = trade_bufs[b]
+        cap = trades.shape[0]
+        trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
+                         news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs,
+                         ublock[:, uj, :], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True)
+        dpos[0] = j + 1
+        upos[0] = uj + 1
+        per, _rng = K.fills(trades[: sc[S_N_TRADES]], n, sym.shape[0], sc[S_FEE_RATE])
+        _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
+               flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
+               agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs)
+        for k in range(learners.shape[0]):
+            i = learners[k]
+            eq_after[b, k] = equity[i]
+            fills[b, k, :] = per[i, :]
+            outcomes[b, k, :] = out[i, :]
+            obs_rows[b, k, :] = obs[i, :]
+        if trades.shape[0] != cap:
+            trade_bufs[b] = trades
+            result[b] = STEP_GREW
+            grew += 1
+        else:
+            result[b] = STEP_RAN
+    return needs, grew
 
 
 def outcome_table(n_agents: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from marketenv.config import Config
 from marketenv.env_common import (
     STATUS_NAMES,
     EpisodeSeeds,
+    LearnerBatch,
     LearnerView,
     check_warmup,
     reset_info,
@@ -213,8 +214,10 @@ class MarketEnv(gym.Env):
         self._history = History()
         self.action_space: spaces.Space = codec.space
         self._sim: Simulation | None = None
-        self.last_transition: Transition | None = None
-        """The :class:`~marketenv.simulation.Transition` of the last step (for recorders)."""
+        self._lanes = LearnerBatch(1, self.agent_id, self._view, self.normalize_reward, keep_before=True) \
+            if probe.compiled else None
+        self._transition: Transition | None = None
+        self._stepped = False
         self._steps = 0
         self._done = True
 
@@ -224,6 +227,13 @@ class MarketEnv(gym.Env):
         if self._sim is None:
             raise ResetNeeded(f"{self.agent_name}: no simulation yet; call reset() first")
         return self._sim
+
+    @property
+    def last_transition(self) -> Transition | None:
+        """The :class:`~marketenv.simulation.Transition` of the last step (for recorders); ``None`` before one."""
+        if self._transition is None and self._stepped and self._lanes is not None:
+            self._transition = self._lanes.transition(0)
+        return self._transition
 
     @property
     def last_trades(self) -> list[Trade]:
@@ -244,10 +254,13 @@ class MarketEnv(gym.Env):
         super().reset(seed=seed)
         self._sim = sim = Simulation(self.config, seed=self._seeds.next(seed))
         sim.run(self.warmup_ticks, hold=(self.agent_id,))  # the crowd trades, the learner's slot holds
-        self.last_transition = None
+        self._transition = None
+        self._stepped = False
         self._steps = 0
         self._done = False
         self._view.start(sim)
+        if self._lanes is not None:
+            self._lanes.start(0, sim)
         self._capital = float(self._view.capital[0])
         self._history.clear()
         info = reset_info(sim, self.agent_id)
@@ -268,21 +281,32 @@ class MarketEnv(gym.Env):
                 f"{self.agent_name}: step() called before reset() or after the episode ended; call reset()"
             )
         order = self.order_action(action)
-        i = self.agent_id
-        tr = sim.step({i: order})
-        self.last_transition = tr
-        after = float(tr.equity_after[i])
-        reward = after - float(tr.equity_before[i])
-        if self.normalize_reward:
-            reward /= self._initial_cash
+        lanes = self._lanes
+        if lanes is not None:  # the compiled step (same results as the Transition below)
+            lanes.step(order.reshape(1, 6))
+            self._transition = None
+            self._stepped = True
+            reward = float(lanes.rewards[0])
+            terminated = bool(lanes.terminated[0])
+            info = lanes.info(0)
+            obs = lanes.obs[0].copy()
+        else:
+            i = self.agent_id
+            tr = sim.step({i: order})
+            self._transition = tr
+            after = float(tr.equity_after[i])
+            reward = after - float(tr.equity_before[i])
+            if self.normalize_reward:
+                reward /= self._initial_cash
+            terminated = after <= 0.0
+            info = step_infos(tr, [i])[0]
+            obs = self._observation()
         self._steps += 1
-        terminated = after <= 0.0
         truncated = (not terminated) and self._steps >= self.max_episode_steps
         self._done = terminated or truncated
-        info = step_infos(tr, [i])[0]
         if self.render_mode is not None:
             self._remember(info["fill_quantity"], info["fill_price"])
-        return self._observation(), reward, terminated, truncated, info
+        return obs, reward, terminated, truncated, info
 
     def render(self) -> str | np.ndarray | None:
         """The view of ``render_mode``: text (``"ansi"``), an RGB array, or ``None``.

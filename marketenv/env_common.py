@@ -6,10 +6,13 @@
 * the learners' observation view (:class:`LearnerView`): scaled (bounded) or raw, float32;
 * the ``info`` of a learner (:func:`agent_info`, :func:`step_infos`, :func:`reset_info`)
   and its ``order_status`` (:func:`outcome_status`);
-* resolving a config argument and an agent slot.
-
-Both envs drive the market with :meth:`marketenv.simulation.Simulation.step` and build
-their returns from its :class:`~marketenv.simulation.Transition`.
+* resolving a config argument and an agent slot;
+* :class:`LearnerBatch`: the env step of ``N`` markets with one learner each in one
+  compiled call (``MarketEnv`` with ``N = 1``, ``MarketVectorEnv`` with ``N``), with
+  the same observations, rewards and infos as a step through
+  :meth:`marketenv.simulation.Simulation.step` and its
+  :class:`~marketenv.simulation.Transition` (the envs' other path: configs with
+  Python-only strategies, and the PettingZoo env).
 """
 
 from __future__ import annotations
@@ -18,16 +21,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numba as nb
 import numpy as np
 from gymnasium import spaces
 
-from marketenv.actions import NO_OUTCOME, ActionOutcome
+from marketenv.actions import NO_OUTCOME, ActionOutcome, OutcomeArray
+from marketenv.batch import MarketBatch
 from marketenv.config import MAX_SEED, Config, load_config
+from marketenv.engine.layout import O_ACTED, O_REJ_BUY, O_REJ_SELL, O_STATUS_BUY, O_STATUS_SELL
 from marketenv.errors import ConfigError
 from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
-from marketenv.observation import CLIP, ObservationScaler, check_observation_mode
+from marketenv.market import rejection_reason
+from marketenv.observation import CLIP, ObservationScaler, check_observation_mode, scale_rows
 from marketenv.policy import AgentSpec
-from marketenv.simulation import NO_FILL_INFO, Simulation, Transition
+from marketenv.simulation import NO_FILL_INFO, Simulation, Transition, fill_fields
 from marketenv.types import TICKS_PER_UNIT, OrderStatus
 
 MIN_WARMUP = 100
@@ -137,6 +144,7 @@ class LearnerView:
         self._pos_index = self.ids * sim.market.n_symbols + self._symbols
         self._cash0 = np.asarray(sim.market.initial_cash, dtype=np.float64)[self.ids] / TICKS_PER_UNIT
         self._scaler = ObservationScaler(lot)
+        self._a = self._scaler.coefficients(np.ones(len(self.ids)), np.ones(len(self.ids)))
         self.capital = self._cash0.copy()
         """Each learner's initial capital (cash + initial shares at the first mid), currency units."""
         bound = CLIP if self.mode == "scaled" else np.inf
@@ -150,15 +158,32 @@ class LearnerView:
 
     def start(self, sim: Simulation) -> None:
         """Fix the episode's scale at the learners' arrival (after the warm-up)."""
+        self.capital, self._a = self.arrival(sim)
+
+    @property
+    def constants(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The scaler's constants (:attr:`~marketenv.observation.ObservationScaler.constants`)."""
+        return self._scaler.constants
+
+    def arrival(self, sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
+        """``(capital (k,), scale multipliers (k, F))`` of an episode of ``sim`` starting now."""
         mids = np.array([sim.market.mid_price(int(s)) for s in self._symbols])
         pos0 = np.abs(np.asarray(sim.market.initial_position)[self._pos_index])
-        self.capital = self._cash0 + pos0 * mids
-        self._scaler.start(mids, self.capital)
+        capital = self._cash0 + pos0 * mids
+        return capital, self._scaler.coefficients(mids, capital)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """The learners' observations ``(k, F)`` float32 from every agent's raw ``obs``."""
-        rows = obs[self.ids]
-        return self._scaler(rows) if self.mode == "scaled" else rows.astype(np.float32)
+        return self.rows(obs[self.ids], self._a)
+
+    def rows(self, rows: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Observations ``(k, F)`` float32 of raw learner ``rows`` with multipliers ``a`` (:meth:`arrival`)."""
+        if self.mode == "scaled":
+            return self._scaler.scale(rows, a, out)
+        if out is None:
+            return rows.astype(np.float32)
+        out[...] = rows
+        return out
 
 
 def outcome_status(outcome: ActionOutcome) -> str:
@@ -211,3 +236,118 @@ def step_infos(tr: Transition, agents: Sequence[int]) -> list[dict[str, Any]]:
 def reset_info(sim: Simulation, agent: int) -> dict[str, Any]:
     """The ``info`` of a learner at the start of an episode (no order, nothing filled)."""
     return agent_info(sim.tick, dict(NO_FILL_INFO), NO_OUTCOME, sim.equity[agent], sim.obs[agent])
+
+
+_STATUS_ARRAY = np.array([STATUS_NAMES[i] for i in range(-1, max(STATUS_NAMES) + 1)], dtype=object)
+"""``order_status`` names by status + 1."""
+
+
+class LearnerBatch:
+    """The env step of ``n_markets`` compiled markets with the same learner slot, batched.
+
+    Args:
+        n_markets: Number of markets.
+        agent: The learner's agent id.
+        view: The learner's observation view (``LearnerView(sim, [agent], ...)``).
+        normalize_reward: Divide rewards by the learner's initial cash.
+        keep_before: Keep what :meth:`transition` needs (costs a copy of every agent's
+            observations per step).
+
+    Attributes:
+        obs: ``(N, F)`` float32 each learner's observation after the last step.
+        rewards: ``(N,)`` its reward in the last step.
+        terminated: ``(N,)`` bool whether it is bankrupt (equity <= 0) after it.
+    """
+
+    def __init__(self, n_markets: int, agent: int, view: LearnerView, normalize_reward: bool,
+                 keep_before: bool = False) -> None:
+        self.batch = MarketBatch(n_markets, [agent], keep_before)
+        self._view = view
+        self._cash0 = float(view.initial_cash[0])
+        self._normalize = bool(normalize_reward)
+        self._a = np.ones((n_markets, N_FEATURES))
+        self._constants = view.constants
+        self._actions = np.zeros((n_markets, 1, 6), dtype=np.int64)
+        self.obs = np.zeros((n_markets, N_FEATURES), dtype=np.float32)
+        self.rewards = np.zeros(n_markets)
+        self.terminated = np.zeros(n_markets, dtype=np.bool_)
+
+    def start(self, b: int, sim: Simulation) -> None:
+        """Market ``b`` is ``sim`` from now on (an episode starts: the learner arrives)."""
+        self.batch.set(b, sim)
+        self._a[b] = self._view.arrival(sim)[1][0]
+
+    def step(self, orders: np.ndarray, active: np.ndarray | None = None) -> None:
+        """One tick of every market (or those ``active`` marks) with the learners' ``(N, 6)`` orders."""
+        self._actions[:, 0, :] = orders
+        b = self.batch
+        b.step(self._actions, active)
+        bb, c, is_log, mid = self._constants
+        _learner_results(b.obs, self._a, bb, c, is_log, mid, self._view.mode == "scaled", b.equity_before,
+                         b.equity_after, self._cash0 if self._normalize else 0.0, self.obs, self.rewards,
+                         self.terminated)
+
+    def info(self, b: int) -> dict[str, Any]:
+        """Market ``b``'s learner ``info`` after the last step (as :func:`step_infos`)."""
+        mb = self.batch
+        outcome = OutcomeArray(mb.outcomes[b], rejection_reason)[0]
+        row = mb.obs[b, 0]
+        return agent_info(mb.sims[b].tick, fill_fields(*mb.fills[b, 0].tolist()), outcome,
+                          mb.equity_after[b, 0], row)
+
+    def infos(self) -> dict[str, np.ndarray]:
+        """Every market's learner ``info`` after the last step, one array per key (vector-env layout)."""
+        mb = self.batch
+        f = mb.fills[:, 0, :]
+        bq, sq, bc, sc, fee = (f[:, j] for j in range(5))
+        q = bq + sq
+        unit = TICKS_PER_UNIT
+        o = mb.outcomes[:, 0, :]
+        status = np.where(o[:, O_STATUS_BUY] != -1, o[:, O_STATUS_BUY], o[:, O_STATUS_SELL])
+        status[o[:, O_ACTED] == 0] = -1
+        reasons = np.full(q.shape[0], "", dtype=object)
+        for b in np.flatnonzero(o[:, O_REJ_BUY] | o[:, O_REJ_SELL]).tolist():
+            reasons[b] = OutcomeArray(mb.outcomes[b], rejection_reason)[0].reason
+        raw = mb.obs[:, 0, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {
+                "tick": np.array([s.tick for s in mb.sims], dtype=np.int64),
+                "fill_quantity": bq - sq,
+                "fill_price": np.where(q > 0, (bc + sc) / (unit * q), 0.0),
+                "fill_buy_quantity": bq.copy(),
+                "fill_buy_price": np.where(bq > 0, bc / (unit * bq), 0.0),
+                "fill_sell_quantity": sq.copy(),
+                "fill_sell_price": np.where(sq > 0, sc / (unit * sq), 0.0),
+                "fees": fee / unit,
+                "order_status": _STATUS_ARRAY[status + 1],
+                "reject_reason": reasons,
+                "equity": mb.equity_after[:, 0].copy(),
+                "cash": raw[:, _CASH].copy(),
+                "position": raw[:, _POS].astype(np.int64),
+            }
+
+    def transition(self, b: int) -> Transition:
+        """Market ``b``'s whole last tick (needs ``keep_before``)."""
+        return self.batch.transition(b)
+
+
+@nb.njit(cache=True)
+def _learner_results(raw, a, b, c, is_log, mid, scaled, before, after, divisor, obs, rewards,
+                     terminated):  # noqa: ANN001, ANN202
+    """Observations, rewards and bankruptcy of learner 0 of each market (one call per batch step).
+
+    ``obs`` = the scaled (:func:`~marketenv.observation.scale_rows`) or raw ``raw[:, 0]``
+    as float32; ``rewards`` = ``after - before`` (divided by ``divisor`` unless it is 0);
+    ``terminated`` = ``after <= 0``.
+    """
+    rows = raw[:, 0, :]
+    if scaled:
+        scale_rows(rows, a, b, c, is_log, mid, CLIP, obs)
+    else:
+        obs[:, :] = rows
+    for i in range(rows.shape[0]):
+        r = after[i, 0] - before[i, 0]
+        if divisor != 0.0:
+            r /= divisor
+        rewards[i] = r
+        terminated[i] = after[i, 0] <= 0.0

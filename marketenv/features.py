@@ -390,7 +390,11 @@ class FeatureEngine:
         )
 
     def adopt_loop_state(self) -> None:
-        """Publish the account floats a compiled loop computed (as fresh arrays)."""
+        """Publish the account floats of the last begin phase (as fresh arrays).
+
+        The begin phase (:meth:`compute` or a compiled loop) writes them into the state
+        arrays; ``pos``, ``cash`` and ``equity`` are copies, never written again.
+        """
         self.pos, self.cash, self.equity = (a.copy() for a in self._loop)
 
     def _mid2(self) -> np.ndarray:
@@ -429,11 +433,11 @@ class FeatureEngine:
         """
         rows = self.market_features.rows()
         m = self.market
-        n = self.n_agents
-        self.pos, self.cash, self.equity = np.empty(n), np.empty(n), np.empty(n)
+        pos, cash, equity = self._loop
         EF.agents_step(
             rows, np.asarray(m.cash, dtype=np.int64), np.asarray(m.position, dtype=np.int64), self._mid2(),
             self._flat, self.agent_symbols, self.position_limits, self._safe_cash, self.initial_equity,
-            self.risk.state, self.risk.counts, self.pos, self.cash, self.equity, self.obs, _SQRT_TPY,
+            self.risk.state, self.risk.counts, pos, cash, equity, self.obs, _SQRT_TPY,
         )
+        self.adopt_loop_state()
         return self.obs

@@ -199,24 +199,37 @@ class _Draws:
         n, S = market.n_agents, market.n_symbols
         self._bufs = (np.empty((0, n), dtype=np.int64), np.empty((0, S + 2)), np.empty((0, 4 * S)),
                       np.empty((0, S)))
-        self._k = 0
+        self.position = np.zeros(1, dtype=np.int64)
+        """``[k]``: row ``k`` of :attr:`buffers` is the next tick's (compiled callers may advance it)."""
+
+    @property
+    def buffers(self) -> tuple[np.ndarray, ...]:
+        """The current block: acting orders, fundamentals normals, news uniforms, news Student-t."""
+        return self._bufs
+
+    def left(self) -> int:
+        """Ticks of the current block not used yet."""
+        return int(self._bufs[0].shape[0] - self.position[0])
 
     def peek(self, ticks: int) -> tuple[np.ndarray, ...]:
-        left = self._bufs[0].shape[0] - self._k
+        """The next ``ticks`` ticks' rows (drawing a new block first if fewer are left)."""
+        k = int(self.position[0])
+        left = self._bufs[0].shape[0] - k
         if left < ticks:
             m = self._m
-            k = max(self.BLOCK, ticks - left)
+            size = max(self.BLOCK, ticks - left)
             n = m.n_agents
-            perms = m._order_rng.permuted(np.tile(np.arange(n, dtype=np.int64), (k, 1)), axis=1)
-            z = m.fundamentals.draw(k)
-            u, t = m.news.draw(k)
-            self._bufs = tuple(np.concatenate((b[self._k :], new)) for b, new in zip(self._bufs, (perms, z, u, t),
-                                                                                     strict=True))
-            self._k = 0
-        return tuple(b[self._k : self._k + ticks] for b in self._bufs)
+            perms = m._order_rng.permuted(np.tile(np.arange(n, dtype=np.int64), (size, 1)), axis=1)
+            z = m.fundamentals.draw(size)
+            u, t = m.news.draw(size)
+            self._bufs = tuple(np.concatenate((b[k:], new)) for b, new in zip(self._bufs, (perms, z, u, t),
+                                                                              strict=True))
+            self.position[0] = k = 0
+        return tuple(b[k : k + ticks] for b in self._bufs)
 
     def consume(self, ticks: int) -> None:
-        self._k += ticks
+        """Mark ``ticks`` rows as used."""
+        self.position[0] += ticks
 
 
 class Market:
@@ -324,6 +337,17 @@ class Market:
     def consume_draws(self, ticks: int) -> None:
         """Mark ``ticks`` ticks of :meth:`process_draws` as used."""
         self._draws.consume(ticks)
+
+    def draw_block(self, ticks: int = 1) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """The whole current block of process draws (at least ``ticks`` rows left) and its position.
+
+        For compiled callers that step the block themselves: the next tick uses row
+        ``position[0]`` of each buffer, and the caller advances ``position[0]`` per tick.
+        The arrays change when a new block is drawn (``ticks`` more than are left).
+        """
+        if self._draws.left() < ticks:
+            self._draws.peek(ticks)
+        return self._draws.buffers, self._draws.position
 
     def process_state(self) -> tuple[np.ndarray, ...]:
         """``(fundamentals scalars, fundamentals per symbol, news parameters, news floats,

@@ -27,6 +27,9 @@ Every output is finite whenever the raw features are (after the envs' warm-up).
 
 from __future__ import annotations
 
+import math
+
+import numba as nb
 import numpy as np
 
 from marketenv.feature_spec import FEATURE_INDEX, FEATURE_NAMES, N_FEATURES
@@ -111,6 +114,8 @@ class ObservationScaler:
         self._money = np.array([ix[n] for n in _MONEY])
         self._money_mul = np.array(list(m for m, _ in _MONEY.values()))
         self._log = np.array([ix[n] for n in _SIGNED_LOG])
+        self._is_log = np.zeros(N_FEATURES, dtype=np.bool_)
+        self._is_log[self._log] = True
         self.start(1.0, 1.0)
 
     def start(self, first_mid: float | np.ndarray, capital: float | np.ndarray) -> None:
@@ -122,13 +127,17 @@ class ObservationScaler:
             capital: Initial cash plus initial shares at ``first_mid``, one per row or
                 one for all (a non-positive capital is replaced by 1).
         """
+        self._rows_a = self.coefficients(first_mid, capital)
+
+    def coefficients(self, first_mid: float | np.ndarray, capital: float | np.ndarray) -> np.ndarray:
+        """The per-row multipliers ``a`` (``(k, F)``) of an episode (arguments as :meth:`start`)."""
         mid0 = np.atleast_1d(np.asarray(first_mid, dtype=np.float64))
         cap = np.atleast_1d(np.asarray(capital, dtype=np.float64))
         k = max(mid0.shape[0], cap.shape[0])
         a = np.tile(self._a_base, (k, 1))
         a[:, self._mid] = 100.0 / mid0
         a[:, self._money] = self._money_mul / np.where(cap > 0, cap, 1.0)[:, None]
-        self._rows_a = a
+        return a
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         """Scaled float32 copy of ``(F,)`` or ``(k, F)`` raw feature rows.
@@ -136,10 +145,46 @@ class ObservationScaler:
         ``k`` must match the number of rows given to :meth:`start` (or that was 1).
         """
         x = np.asarray(rows, dtype=np.float64)
-        a = self._rows_a[0] if x.ndim == 1 else self._rows_a
-        mid = x[..., self._mid : self._mid + 1]
-        y = x * (a + self._b / mid) + self._c
-        z = y[..., self._log]
-        y[..., self._log] = np.sign(z) * np.log1p(np.abs(z))
-        np.clip(y, -CLIP, CLIP, out=y)
-        return y.astype(np.float32)
+        if x.ndim == 1:
+            return self.scale(x[None, :], self._rows_a[:1])[0]
+        a = self._rows_a if self._rows_a.shape[0] == x.shape[0] else np.broadcast_to(self._rows_a, x.shape)
+        return self.scale(x, a)
+
+    @property
+    def constants(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """``(b, c, is_log, mid index)``: the episode-independent part of the map (for :func:`scale_rows`)."""
+        return self._b, self._c, self._is_log, self._mid
+
+    def scale(self, rows: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Scaled float32 ``(k, F)`` rows with the multipliers ``a`` (``(k, F)``, see :meth:`coefficients`).
+
+        Args:
+            rows: Raw feature rows, float64.
+            a: One multiplier row per feature row.
+            out: Where to write (a new array by default).
+        """
+        if out is None:
+            out = np.empty(rows.shape, dtype=np.float32)
+        scale_rows(np.ascontiguousarray(rows, dtype=np.float64), np.ascontiguousarray(a), self._b, self._c,
+                   self._is_log, self._mid, CLIP, out)
+        return out
+
+
+@nb.njit(cache=True)
+def scale_rows(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, is_log: np.ndarray, mid: int,
+                clip: float, out: np.ndarray) -> None:
+    """``out = clip(slog(x * (a + b / x[mid]) + c))`` row by row, in float64 then rounded to float32."""
+    for r in range(x.shape[0]):
+        m = x[r, mid]
+        for j in range(x.shape[1]):
+            y = x[r, j] * (a[r, j] + b[j] / m) + c[j]
+            if is_log[j]:
+                if y > 0.0:
+                    y = math.log1p(y)
+                elif y < 0.0:
+                    y = -math.log1p(-y)
+            if y > clip:
+                y = clip
+            elif y < -clip:
+                y = -clip
+            out[r, j] = y

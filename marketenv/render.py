@@ -172,7 +172,7 @@ def ansi_view(sim: Simulation, agent: int, trades: list[Trade], capital: float, 
     bid_s = f"{bid / TICKS_PER_UNIT:.2f} x {book.best_bid_qty()}" if bid is not None else "--"
     ask_s = f"{ask / TICKS_PER_UNIT:.2f} x {book.best_ask_qty()}" if ask is not None else "--"
     name = sim.specs[agent].agent_name
-    equity = float(sim.features.equity[agent])
+    equity = float(sim.equity[agent])
     mine = [t for t in trades if agent in (t.buyer, t.seller)]
     shown = trades[-last:]
     tape = ", ".join(

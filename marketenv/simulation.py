@@ -107,7 +107,7 @@ NO_FILL_INFO: dict[str, Any] = {
 """The fill fields of an env ``info`` when nothing traded (see :meth:`Transition.fill_info`)."""
 
 
-def _fill_info(bq: int, sq: int, bc: int, sc: int, fee: int) -> dict[str, Any]:
+def fill_fields(bq: int, sq: int, bc: int, sc: int, fee: int) -> dict[str, Any]:
     """Env-info fill fields from shares and cents bought and sold and fees (cents)."""
     if not (bq or sq):
         return NO_FILL_INFO
@@ -224,7 +224,7 @@ class Transition:
         """
         f = self.fills
         return dict(
-            _fill_info(
+            fill_fields(
                 int(f.buy_quantity[agent]),
                 int(f.sell_quantity[agent]),
                 int(f.buy_cents[agent]),
@@ -238,7 +238,7 @@ class Transition:
         """:meth:`fill_info` of every agent (shared dicts: spread or copy them, never modify)."""
         f = self.fills
         return [
-            _fill_info(*row)
+            fill_fields(*row)
             for row in zip(
                 f.buy_quantity.tolist(),
                 f.sell_quantity.tolist(),
@@ -309,8 +309,23 @@ class Simulation:
         self._compiled = not reference and bool(getattr(self.crowd, "compiled", False))
         self._fee_rate = config.market.fee_centibps
         self._tick_trades = np.empty((0, 9), dtype=np.int64)
-        self.obs: np.ndarray = self._start_tick()
-        """Every agent's observation ``(n_agents, F)`` at the start of the current tick."""
+        self._synced = -1
+        self.obs = self._start_tick()
+
+    @property
+    def obs(self) -> np.ndarray:
+        """Every agent's observation ``(n_agents, F)`` at the start of the current tick.
+
+        A fresh array, never written again by the simulation.
+        """
+        if self._synced != self.market.tick:
+            self.refresh()
+        return self._obs
+
+    @obs.setter
+    def obs(self, value: np.ndarray) -> None:
+        self._obs = value
+        self._synced = self.market.tick
 
     @property
     def tick(self) -> int:
@@ -320,6 +335,8 @@ class Simulation:
     @property
     def equity(self) -> np.ndarray:
         """Equity per agent at the start of the current tick (currency units)."""
+        if self._synced != self.market.tick:
+            self.refresh()
         return self.features.equity
 
     @property
@@ -358,6 +375,8 @@ class Simulation:
     @property
     def last_trades(self) -> list[Trade]:
         """The trades of the last executed tick (pegged moves at its end included)."""
+        if self._synced != self.market.tick:
+            self.refresh()
         return [Trade(*row) for row in self._tick_trades.tolist()]
 
     def step(self, actions: np.ndarray | Mapping[int, Any] | None = None) -> Transition:
@@ -390,7 +409,7 @@ class Simulation:
                     ext[agent] = np.asarray(a, dtype=np.int64).reshape(6)
             return self._compiled_tick(mask, ext, decide=not given)
         obs = self.obs
-        before = self.features.equity
+        before = self.equity
         if given:
             acts = actions
         else:
@@ -407,20 +426,40 @@ class Simulation:
     def _compiled_tick(self, mask: np.ndarray, ext: np.ndarray, decide: bool) -> Transition:
         """:meth:`step` in compiled code: agents in ``mask`` take ``ext``, the others decide."""
         obs = self.obs
-        before = self.features.equity
+        before = self.equity
         tick = self.tick
         self.crowd.run_ticks(self, 1, begin_first=False, begin_last=True, external=mask, external_actions=ext,
                              decide=decide)
-        m = self.market
-        self._tick_trades = m.last_tick_trade_array
+        self.refresh()
+        return self.finished_tick(tick, obs, before)
+
+    def refresh(self) -> None:
+        """Re-read the state after compiled code ran ticks on this simulation's arrays.
+
+        :attr:`obs`, :attr:`equity` and :attr:`last_trades` then describe the current
+        tick again (for callers that step the arrays directly, such as
+        :class:`~marketenv.batch.MarketBatch`; reading :attr:`obs`, :attr:`equity` or
+        :attr:`last_trades` calls it when the market moved on since).
+        """
+        self._tick_trades = self.market.last_tick_trade_array
+        self.features.adopt_loop_state()
+        self.obs = self.features.obs.copy()
+
+    def finished_tick(self, tick: int, obs: np.ndarray, equity_before: np.ndarray) -> Transition:
+        """The :class:`Transition` of the compiled tick ``tick`` that just ran (after :meth:`refresh`).
+
+        Args:
+            tick: The tick that ran.
+            obs: Every agent's observations before it (kept, not copied).
+            equity_before: Every agent's equity before it (kept, not copied).
+        """
         st = self.features.market_features.stats
         stats = TickStats(tick, st[:, 0].copy(), st[:, 1].copy(), st[:, 2].copy(), st[:, 3].copy())
         outcomes = OutcomeArray(self.crowd.last_outcomes.copy(), rejection_reason)
         acts = self.crowd.last_actions.copy().reshape(self.n_agents, 2, 3)
-        self.obs = self.features.obs.copy()
         fills = self._fills(self._tick_trades)
         return Transition(
-            tick, acts, outcomes, stats, fills, before, self.features.equity, obs, self.obs, self._tick_trades
+            tick, acts, outcomes, stats, fills, equity_before, self.features.equity, obs, self.obs, self._tick_trades
         )
 
     def run(self, ticks: int, hold: Sequence[int] = ()) -> int:
@@ -439,8 +478,7 @@ class Simulation:
             mask[list(skip)] = True
             trades = self.crowd.run_ticks(self, ticks, begin_first=False, begin_last=True, external=mask,
                                           external_actions=np.zeros((n, 6), dtype=np.int64))
-            self._tick_trades = self.market.last_tick_trade_array
-            self.obs = self.features.obs.copy()
+            self.refresh()
             return trades
         start = self.market.total_trades
         features = self.features

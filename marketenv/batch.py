@@ -1,0 +1,173 @@
+"""Many markets stepped together: one compiled call runs a tick of each.
+
+:class:`MarketBatch` holds ``N`` compiled simulations of one config, each with the same
+learner slots, and runs the env step (``Simulation.step({learner: action, ...})``) of all
+of them in one call of the crowd's batched kernel, without returning to Python between
+markets. It is the fast path of :class:`~marketenv.env.MarketEnv` (``N = 1``) and of
+:class:`~marketenv.vector_env.MarketVectorEnv`; the results are those of
+:meth:`~marketenv.simulation.Simulation.step`, tick for tick (a differential test checks).
+
+The kernel works on the simulations' own arrays, so between a batch step and the next
+use of a simulation from Python call :meth:`MarketBatch.refresh` (its ``obs``,
+``equity`` and ``last_trades`` are stale until then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numba as nb
+import numpy as np
+from numba.typed import List
+
+from marketenv.engine.layout import N_OUTCOME
+from marketenv.errors import ConfigError, ResetNeeded, reraise_interrupt
+from marketenv.feature_spec import N_FEATURES
+from marketenv.simulation import Simulation, Transition
+
+__all__ = ["N_FILL", "MarketBatch"]
+
+N_FILL = 5
+"""Fill columns per learner: bought shares, sold shares, bought cents, sold cents, fees (cents)."""
+
+# Kernel results (agents.crowd_loop.STEP_* / NEED_*): ran, ran and grew its trade buffer,
+# idle, and the three services a market may need before it can run.
+_RAN, _GREW, _IDLE, _NEED_SLOTS, _NEED_DRAWS, _NEED_UNIFORMS = range(6)
+
+
+class MarketBatch:
+    """``n_markets`` compiled simulations of one config stepped together.
+
+    Args:
+        n_markets: Number of markets (>= 1).
+        learners: The agent ids whose actions the caller gives (the same in every market).
+        keep_before: Keep every agent's observations and equities before each tick, so
+            that :meth:`transition` can rebuild the whole tick afterwards.
+
+    Attributes:
+        equity_before: ``(N, k)`` each learner's equity before the last step (currency units).
+        equity_after: ``(N, k)`` its equity after it.
+        fills: ``(N, k, N_FILL)`` int64 its fills in the last step (columns of :data:`N_FILL`).
+        outcomes: ``(N, k, N_OUTCOME)`` int64 what its action did (columns ``O_*`` of
+            :mod:`marketenv.engine.layout`).
+        obs: ``(N, k, 45)`` its raw features at the start of the next tick.
+
+    Rows of markets that did not step keep their previous values.
+    """
+
+    def __init__(self, n_markets: int, learners: Sequence[int], keep_before: bool = False) -> None:
+        if n_markets < 1:
+            raise ConfigError(f"n_markets must be >= 1 (got {n_markets})")
+        self.n_markets = n = int(n_markets)
+        self.learners = np.asarray(learners, dtype=np.int64)
+        k = self.learners.shape[0]
+        self.keep_before = bool(keep_before)
+        self.sims: list[Simulation | None] = [None] * n
+        self._missing = n
+        self._states: List | None = None
+        self._trades: List | None = None
+        self._ext: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None] = [None] * n
+        self._kernel = None
+        self._result = np.zeros(n, dtype=np.int64)
+        self._all = np.ones(n, dtype=np.bool_)
+        self.equity_before = np.zeros((n, k))
+        self.equity_after = np.zeros((n, k))
+        self.fills = np.zeros((n, k, N_FILL), dtype=np.int64)
+        self.outcomes = np.zeros((n, k, N_OUTCOME), dtype=np.int64)
+        self.obs = np.zeros((n, k, N_FEATURES))
+
+    def set(self, b: int, sim: Simulation) -> None:
+        """Put ``sim`` (compiled, standing at the start of a tick) in slot ``b``.
+
+        Raises:
+            ConfigError: ``sim`` does not run whole ticks in compiled code (its crowd has
+                Python-only strategies, or it is the reference implementation).
+        """
+        if not sim.compiled:
+            raise ConfigError("a MarketBatch needs a compiled simulation (every strategy a compiled kernel)")
+        n = sim.n_agents
+        mask = np.zeros(n, dtype=np.bool_)
+        mask[self.learners] = True
+        ext = (mask, np.zeros((n, 6), dtype=np.int64), np.zeros_like(sim.features.obs), np.zeros(n))
+        if self.sims[b] is None:
+            self._missing -= 1
+        self.sims[b] = sim
+        self._ext[b] = ext
+        self._put(b)
+
+    def _put(self, b: int) -> None:
+        """(Re)build market ``b``'s kernel state from its simulation."""
+        sim = self.sims[b]
+        assert sim is not None
+        mask, acts, obs_before, eq_before = self._ext[b]
+        state, trades = sim.crowd.market_state(sim, mask, acts, obs_before, eq_before)
+        if self._states is None:
+            self._states = List.empty_list(nb.typeof(state), allocated=self.n_markets)
+            self._trades = List.empty_list(nb.typeof(trades), allocated=self.n_markets)
+            self._kernel = sim.crowd.step_markets
+            for _ in range(self.n_markets):
+                self._states.append(state)
+                self._trades.append(trades)
+        self._states[b] = state
+        self._trades[b] = trades
+
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> None:
+        """Run one tick of every market (or those ``active`` marks) with the learners' ``actions``.
+
+        Args:
+            actions: ``(N, k, 6)`` int64 flat actions (see :mod:`marketenv.actions`).
+            active: ``(N,)`` bool; ``None`` steps every market.
+
+        Raises:
+            ResetNeeded: A market has no simulation yet.
+        """
+        if self._missing:
+            raise ResetNeeded(f"{self._missing} of {self.n_markets} markets have no simulation yet; set them all")
+        result = self._result
+        todo = self._all if active is None else active
+        while True:
+            try:
+                needs, grew = self._kernel(self._states, self._trades, self.learners, actions, todo, self.keep_before,
+                                           result, self.equity_before, self.equity_after, self.fills, self.outcomes,
+                                           self.obs)
+            except SystemError as exc:  # a Ctrl-C while the kernel loads: nothing ran
+                reraise_interrupt(exc)
+            if grew:
+                for b in np.flatnonzero(result == _GREW).tolist():
+                    self.sims[b].market.adopt_trades(self._trades[b])
+            if not needs:
+                return
+            todo = result > _IDLE
+            for b in np.flatnonzero(todo).tolist():
+                self._service(b, int(result[b]))
+
+    def _service(self, b: int, need: int) -> None:
+        """Give market ``b`` what it needs to run its next tick, and rebuild its state."""
+        sim = self.sims[b]
+        assert sim is not None
+        if need == _NEED_SLOTS:
+            sim.market.reserve_orders(2 * sim.n_agents + 2)
+        elif need == _NEED_DRAWS:
+            sim.market.draw_block(1)
+        # _NEED_UNIFORMS: building the state refills the agents' uniforms
+        self._put(b)
+
+    def refresh(self, b: int) -> Simulation:
+        """Market ``b``'s simulation, its Python-side state brought up to date."""
+        sim = self.sims[b]
+        if sim is None:
+            raise ResetNeeded(f"market {b} has no simulation yet")
+        sim.refresh()
+        return sim
+
+    def transition(self, b: int) -> Transition:
+        """The whole last tick of market ``b`` (needs ``keep_before``; call right after the step).
+
+        Raises:
+            ResetNeeded: ``keep_before`` is off, or nothing was stepped.
+        """
+        if not self.keep_before:
+            raise ResetNeeded("this MarketBatch does not keep the state before a tick (keep_before=False)")
+        sim = self.refresh(b)
+        _mask, _acts, obs_before, eq_before = self._ext[b]
+        return sim.finished_tick(sim.tick - 1, obs_before.copy(), eq_before.copy())
