@@ -138,6 +138,9 @@ class Crowd:
     step_markets = staticmethod(crowd_loop.step_markets)
     """The batched step kernel (:func:`agents.crowd_loop.step_markets`)."""
 
+    step_markets_parallel = staticmethod(crowd_loop.step_markets_parallel)
+    """The same on numba's threads (:func:`agents.crowd_loop.step_markets_parallel`)."""
+
     @property
     def last_actions(self) -> np.ndarray:
         """The flat ``(n_agents, 6)`` actions of the last tick :meth:`run_ticks` finished."""

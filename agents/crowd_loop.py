@@ -170,59 +170,77 @@ def step_markets(states, trade_bufs, learners, actions, active, keep_before, res
     needs = 0
     grew = 0
     for b in range(len(states)):
-        if not active[b]:
-            result[b] = STEP_IDLE
-            continue
-        (pool, anchor, levels, n_levels, sym, acct, agent, free, sc, perms, fund_z, news_u, news_t, dpos,
-         fund_f, fund_s, news_c, news_f, news_i, stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets,
-         cross_i, prev_mid, rows, flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity,
-         obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before) = states[b]
-        n = obs.shape[0]
-        if sc[S_N_FREE] < 2 * n + 2:
-            result[b] = NEED_SLOTS
-            needs += 1
-            continue
-        j = dpos[0]
-        if j >= perms.shape[0]:
-            result[b] = NEED_DRAWS
-            needs += 1
-            continue
-        uj = upos[0]
-        if uj >= ublock.shape[1]:
-            result[b] = NEED_UNIFORMS
-            needs += 1
-            continue
-        if keep_before:
-            obs_before[:, :] = obs
-            equity_before[:] = equity
-        for k in range(learners.shape[0]):
-            i = learners[k]
-            eq_before[b, k] = equity[i]
-            ext_acts[i, :] = actions[b, k, :]
-        trades = trade_bufs[b]
-        cap = trades.shape[0]
-        trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
-                         news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs,
-                         ublock[:, uj, :], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True)
-        dpos[0] = j + 1
-        upos[0] = uj + 1
-        per, _rng = K.fills(trades[: sc[S_N_TRADES]], n, sym.shape[0], sc[S_FEE_RATE])
-        _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
-               flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
-               agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs)
-        for k in range(learners.shape[0]):
-            i = learners[k]
-            eq_after[b, k] = equity[i]
-            fills[b, k, :] = per[i, :]
-            outcomes[b, k, :] = out[i, :]
-            obs_rows[b, k, :] = obs[i, :]
-        if trades.shape[0] != cap:
-            trade_bufs[b] = trades
-            result[b] = STEP_GREW
-            grew += 1
-        else:
-            result[b] = STEP_RAN
+        r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_before, eq_after, fills,
+                      outcomes, obs_rows)
+        result[b] = r
+        needs += r >= NEED_SLOTS
+        grew += r == STEP_GREW
     return needs, grew
+
+
+@nb.njit(cache=True, parallel=True)
+def step_markets_parallel(states, trade_bufs, learners, actions, active, keep_before, result, eq_before, eq_after,
+                          fills, outcomes, obs_rows):  # noqa: ANN001, ANN201
+    """:func:`step_markets` with the markets spread over numba's threads (the same results)."""
+    needs = 0
+    grew = 0
+    for b in nb.prange(len(states)):
+        r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_before, eq_after, fills,
+                      outcomes, obs_rows)
+        result[b] = r
+        needs += r >= NEED_SLOTS
+        grew += r == STEP_GREW
+    return needs, grew
+
+
+
+@nb.njit(cache=True)
+def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_before, eq_after, fills, outcomes,
+              obs_rows):  # noqa: ANN001, ANN202
+    """Market ``b``'s part of :func:`step_markets`; its ``STEP_*`` / ``NEED_*`` result."""
+    if not active[b]:
+        return STEP_IDLE
+    (pool, anchor, levels, n_levels, sym, acct, agent, free, sc, perms, fund_z, news_u, news_t, dpos,
+     fund_f, fund_s, news_c, news_f, news_i, stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets,
+     cross_i, prev_mid, rows, flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity,
+     obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before) = states[b]
+    n = obs.shape[0]
+    if sc[S_N_FREE] < 2 * n + 2:
+        return NEED_SLOTS
+    j = dpos[0]
+    if j >= perms.shape[0]:
+        return NEED_DRAWS
+    uj = upos[0]
+    if uj >= ublock.shape[1]:
+        return NEED_UNIFORMS
+    if keep_before:
+        obs_before[:, :] = obs
+        equity_before[:] = equity
+    for k in range(learners.shape[0]):
+        i = learners[k]
+        eq_before[b, k] = equity[i]
+        ext_acts[i, :] = actions[b, k, :]
+    trades = trade_bufs[b]
+    cap = trades.shape[0]
+    trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
+                     news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs,
+                     ublock[:, uj, :], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True)
+    dpos[0] = j + 1
+    upos[0] = uj + 1
+    per, _rng = K.fills(trades[: sc[S_N_TRADES]], n, sym.shape[0], sc[S_FEE_RATE])
+    _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
+           flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
+           agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs)
+    for k in range(learners.shape[0]):
+        i = learners[k]
+        eq_after[b, k] = equity[i]
+        fills[b, k, :] = per[i, :]
+        outcomes[b, k, :] = out[i, :]
+        obs_rows[b, k, :] = obs[i, :]
+    if trades.shape[0] != cap:
+        trade_bufs[b] = trades
+        return STEP_GREW
+    return STEP_RAN
 
 
 def outcome_table(n_agents: int) -> np.ndarray:

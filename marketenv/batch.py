@@ -43,6 +43,9 @@ class MarketBatch:
         learners: The agent ids whose actions the caller gives (the same in every market).
         keep_before: Keep every agent's observations and equities before each tick, so
             that :meth:`transition` can rebuild the whole tick afterwards.
+        parallel: Spread the markets over numba's threads (``NUMBA_NUM_THREADS``, by
+            default one per core). Results are the same either way; it pays when the
+            cores are otherwise idle, and costs when other processes keep them busy.
 
     Attributes:
         equity_before: ``(N, k)`` each learner's equity before the last step (currency units).
@@ -55,13 +58,15 @@ class MarketBatch:
     Rows of markets that did not step keep their previous values.
     """
 
-    def __init__(self, n_markets: int, learners: Sequence[int], keep_before: bool = False) -> None:
+    def __init__(self, n_markets: int, learners: Sequence[int], keep_before: bool = False,
+                 parallel: bool = False) -> None:
         if n_markets < 1:
             raise ConfigError(f"n_markets must be >= 1 (got {n_markets})")
         self.n_markets = n = int(n_markets)
         self.learners = np.asarray(learners, dtype=np.int64)
         k = self.learners.shape[0]
         self.keep_before = bool(keep_before)
+        self.parallel = bool(parallel)
         self.sims: list[Simulation | None] = [None] * n
         self._missing = n
         self._states: List | None = None
@@ -104,7 +109,7 @@ class MarketBatch:
         if self._states is None:
             self._states = List.empty_list(nb.typeof(state), allocated=self.n_markets)
             self._trades = List.empty_list(nb.typeof(trades), allocated=self.n_markets)
-            self._kernel = sim.crowd.step_markets
+            self._kernel = sim.crowd.step_markets_parallel if self.parallel else sim.crowd.step_markets
             for _ in range(self.n_markets):
                 self._states.append(state)
                 self._trades.append(trades)

@@ -326,6 +326,17 @@ class MarketEnv(gym.Env):
         self._sim = None
         self._done = True
 
+    def batch(self, n_markets: int, parallel: bool = False) -> LearnerBatch | None:
+        """A :class:`~marketenv.env_common.LearnerBatch` of ``n_markets`` markets of this env's learner.
+
+        ``None`` when the config's crowd cannot run in compiled code (Python-only
+        strategies): then only :meth:`step` steps this env. Used by
+        :class:`~marketenv.vector_env.MarketVectorEnv`.
+        """
+        if self._lanes is None:
+            return None
+        return LearnerBatch(n_markets, self.agent_id, self._view, self.normalize_reward, parallel=parallel)
+
     # ------------------------------------------------------------ helpers
     def _observation(self) -> np.ndarray:
         assert self._sim is not None

@@ -252,6 +252,7 @@ class LearnerBatch:
         normalize_reward: Divide rewards by the learner's initial cash.
         keep_before: Keep what :meth:`transition` needs (costs a copy of every agent's
             observations per step).
+        parallel: Spread the markets over numba's threads (see :class:`MarketBatch`).
 
     Attributes:
         obs: ``(N, F)`` float32 each learner's observation after the last step.
@@ -260,8 +261,8 @@ class LearnerBatch:
     """
 
     def __init__(self, n_markets: int, agent: int, view: LearnerView, normalize_reward: bool,
-                 keep_before: bool = False) -> None:
-        self.batch = MarketBatch(n_markets, [agent], keep_before)
+                 keep_before: bool = False, parallel: bool = False) -> None:
+        self.batch = MarketBatch(n_markets, [agent], keep_before, parallel)
         self._view = view
         self._cash0 = float(view.initial_cash[0])
         self._normalize = bool(normalize_reward)

@@ -277,7 +277,7 @@ class Market:
         self.initial_position = self._acct[:, L.A_POS].copy()
         """Initial positions, flat like :attr:`position`."""
 
-        cap = max(64, 4 * n)
+        cap = self.initial_order_slots(n)
         self._pool = np.zeros((cap, L.N_POOL), dtype=np.int64)
         self._pool[:, L.P_ID] = -1
         self._anchor = np.zeros(cap)
@@ -310,6 +310,11 @@ class Market:
         self.books = [Book(self, s) for s in range(S)]
         """One read-only :class:`Book` view per symbol."""
         self._draws = _Draws(self)
+
+    @staticmethod
+    def initial_order_slots(n_agents: int) -> int:
+        """Order slots a new market preallocates (the pool doubles when it runs low)."""
+        return max(64, 4 * n_agents)
 
     # ----------------------------------------------------------------- engine plumbing
     def _state(self) -> tuple[np.ndarray, ...]:

@@ -1,5 +1,9 @@
 """``gym.make_vec`` gives ``MarketVectorEnv``; it equals Gymnasium's and SB3's own vector envs.
 
+The references step each ``MarketEnv`` through ``Simulation.step`` (not the batched
+kernel the vector env runs), so every comparison is also a differential test of the
+batched path.
+
 Gymnasium 1.4 ships no checker for vector envs (``check_env`` takes a single ``Env``), so
 the oracles are its reference ``SyncVectorEnv`` and SB3's ``DummyVecEnv`` over the same
 ``MarketEnv`` s, compared with Gymnasium's exact ``data_equivalence`` (types, dtypes and
@@ -46,8 +50,15 @@ def make_ours(cfg: Config, n: int = N, **kw: Any) -> MarketVectorEnv:
     return vec
 
 
+def transition_env(cfg: Config, **kw: Any) -> MarketEnv:
+    """A ``MarketEnv`` stepping through ``Simulation.step`` and its ``Transition``, not the batched kernel."""
+    env = MarketEnv(cfg, **kw)
+    env._lanes = None
+    return env
+
+
 def sync_of_market_envs(cfg: Config, n: int = N, autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP, **kw: Any) -> SyncVectorEnv:
-    return SyncVectorEnv([functools.partial(MarketEnv, cfg, **kw) for _ in range(n)], autoreset_mode=autoreset_mode)
+    return SyncVectorEnv([functools.partial(transition_env, cfg, **kw) for _ in range(n)], autoreset_mode=autoreset_mode)
 
 
 def assert_same(ours: tuple, theirs: tuple, where: str) -> None:
@@ -103,6 +114,12 @@ def test_equals_sync_vector_env_across_truncations(tiny_cfg: Config, action_mode
     # Truncated at steps 6, 13 and 20 (the next-step autoresets are steps 7 and 14).
     assert [t for t in range(20) if flags[t, 1].all()] == [5, 12, 19]
     assert not flags[:, 0].any()
+
+
+def test_parallel_markets_equal_sync_vector_env(broke_cfg: Config) -> None:
+    kw = {"max_episode_steps": 25, "order_size": 100}
+    flags = run_side_by_side(make_ours(broke_cfg, 4, parallel=True, **kw), sync_of_market_envs(broke_cfg, 4, **kw), 120)
+    assert flags[:, 0].any() and flags[:, 1].any()
 
 
 def test_equals_sync_vector_env_across_terminations(broke_cfg: Config) -> None:
@@ -282,7 +299,7 @@ def test_sb3_adapter_equals_dummy_vec_env(broke_cfg: Config) -> None:
 
     kw = {"max_episode_steps": 15, "order_size": 100}
     ours = SB3VecEnv(make_ours(broke_cfg, **kw))
-    theirs = DummyVecEnv([functools.partial(MarketEnv, broke_cfg, **kw) for _ in range(N)])
+    theirs = DummyVecEnv([functools.partial(transition_env, broke_cfg, **kw) for _ in range(N)])
     ours.seed(21)
     theirs.seed(21)
     assert data_equivalence(ours.reset(), theirs.reset(), exact=True)
