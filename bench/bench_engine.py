@@ -8,7 +8,9 @@ Prints, for the default (50 agents) and standard (100 agents) configs:
   reference (``Simulation(reference=True)``: the pure-Python order book, market and
   features), alternating A B A B ..., over process CPU time (a shared, noisy machine
   disturbs CPU time far less than wall time); medians and their ratio;
-* ``gym.make("marketenv/Market-v0")`` steps/s, random actions (env and wrappers included);
+* ``gym.make("marketenv/Market-v0")`` steps/s, random actions (env and wrappers included),
+  on its compiled path and, alternating with it, through ``Simulation.step`` and its
+  ``Transition`` (the path every step took before the batched kernel);
 * ``import marketenv`` plus the first tick in a fresh process with warm numba caches
   (wall time), and the same with an empty cache directory (the cold compile).
 
@@ -52,13 +54,15 @@ def headless(config: str, reference: bool, ticks: int) -> tuple[float, int]:
     return ticks / (time.process_time() - t0), trades
 
 
-def env_steps(steps: int) -> float:
+def env_steps(steps: int, transition_path: bool = False) -> float:
     import gymnasium as gym
     import numpy as np
 
     import marketenv  # noqa: F401
 
     env = gym.make("marketenv/Market-v0", max_episode_steps=10**9)
+    if transition_path:  # step through Simulation.step and its Transition, not the batched kernel
+        env.unwrapped._lanes = None
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     acts = rng.integers(0, env.action_space.n, steps)
@@ -97,7 +101,14 @@ def main() -> None:
         a, b = statistics.median(fast), statistics.median(ref)
         print(f"{config[:-5]:<10} {a:>10,.0f}/s {b:>10,.0f}/s {a / b:>6.1f}x  {t_fast:,}")
     env_steps(500)
-    print(f"MarketEnv via gym.make: {statistics.median(env_steps(args.steps) for _ in range(args.rounds)):,.0f} steps/s")
+    env_steps(500, True)
+    fast, slow = [], []
+    for _ in range(args.rounds):
+        fast.append(env_steps(args.steps))
+        slow.append(env_steps(args.steps, True))
+    a, b = statistics.median(fast), statistics.median(slow)
+    print(f"MarketEnv via gym.make: {a:,.0f} steps/s (batched kernel); {b:,.0f} steps/s through "
+          f"Simulation.step and its Transition; {a / b:.2f}x")
     warm = statistics.median(first_tick(None) for _ in range(3))
     with tempfile.TemporaryDirectory() as tmp:
         cold = first_tick(tmp)

@@ -10,10 +10,17 @@ over the rows alike)::
 Rows (random discrete actions drawn in advance from a seeded generator; resets and
 warm-up outside the clock):
 
-* ``gym.make_vec (MarketVectorEnv)``: ``gym.make_vec("marketenv/Market-v0", num_envs=N)``;
-* ``SB3VecEnv(make_vec)``: the same under stable-baselines3's ``VecEnv`` API;
+* ``gym.make_vec (MarketVectorEnv)``: ``gym.make_vec("marketenv/Market-v0", num_envs=N)``
+  (every market's tick in one compiled call);
+* ``gym.make_vec(parallel=True)``: the same on numba's threads (one per core);
+* ``SB3VecEnv(make_vec)``: the first under stable-baselines3's ``VecEnv`` API;
 * ``SyncVectorEnv of N MarketEnv``: Gymnasium's loop over N unwrapped ``MarketEnv`` s;
-* ``one MarketEnv, N x the steps``: a single env stepped ``N * steps`` times.
+* ``... (Transition path)``: the same with each env stepping through
+  ``Simulation.step`` and its ``Transition`` (how every env stepped before the batched
+  kernel; the vector env then was such a loop);
+* ``one MarketEnv, N x the steps``: a single env stepped ``N * steps`` times;
+* ``floor: Simulation.run``: one market's ticks in one long compiled loop (no env, no
+  learner): what a tick itself costs, the ceiling per core.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from bench_env import bench_market_env, best_rate
 import marketenv
 from marketenv.config import Config, load_config
 from marketenv.env import MarketEnv
+from marketenv.simulation import Simulation
 
 
 def bench_vector(vec: gym.vector.VectorEnv, steps: int, seed: int = 0) -> tuple[int, float]:
@@ -63,6 +71,22 @@ def bench_sb3(cfg: Config, n: int, steps: int, seed: int = 0) -> tuple[int, floa
     return steps * n, elapsed
 
 
+def transition_env(cfg: Config) -> MarketEnv:
+    """A ``MarketEnv`` stepping through ``Simulation.step`` (the batched kernel switched off)."""
+    env = MarketEnv(cfg)
+    env._lanes = None
+    return env
+
+
+def bench_floor(cfg: Config, ticks: int) -> tuple[int, float]:
+    """Ticks of one market in one compiled ``Simulation.run`` call."""
+    sim = Simulation(cfg, seed=0)
+    sim.run(100)
+    t0 = time.perf_counter()
+    sim.run(ticks)
+    return ticks, time.perf_counter() - t0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the table.
 
@@ -83,11 +107,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = load_config(args.config).with_overrides(ticks=max(n * steps + 1, 10_000))
     rows: list[tuple[str, Callable[[], tuple[int, float]]]] = [
         ("gym.make_vec (MarketVectorEnv)", lambda: bench_vector(gym.make_vec(marketenv.ENV_ID, num_envs=n, config=cfg), steps)),
+        (
+            "gym.make_vec(parallel=True)",
+            lambda: bench_vector(gym.make_vec(marketenv.ENV_ID, num_envs=n, config=cfg, parallel=True), steps),
+        ),
         ("SB3VecEnv(make_vec)", lambda: bench_sb3(cfg, n, steps)),
         (
             f"SyncVectorEnv of {n} MarketEnv",
             lambda: bench_vector(gym.vector.SyncVectorEnv([functools.partial(MarketEnv, cfg)] * n), steps),
         ),
+        (
+            f"SyncVectorEnv of {n} (Transition path)",
+            lambda: bench_vector(gym.vector.SyncVectorEnv([functools.partial(transition_env, cfg)] * n), steps),
+        ),
+        ("floor: Simulation.run (one market)", lambda: bench_floor(cfg, n * steps)),
         (f"one MarketEnv, {n} x the steps", lambda: bench_market_env(MarketEnv(cfg), n * steps)),
     ]
     print(
