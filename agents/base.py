@@ -52,7 +52,7 @@ class RandomBlock:
     def __init__(self, rngs: Sequence[np.random.Generator], d: int) -> None:
         self._rngs = list(rngs)
         self._d = d
-        self._buf = np.empty((len(self._rngs), BLOCK, max(d, 1)))
+        self._buf = np.empty((BLOCK, len(self._rngs), max(d, 1)))  # tick-major: one tick's rows are contiguous
         self.position = np.full(1, BLOCK, dtype=np.int64)
         """``[k]``: column ``k`` of the buffer is the next tick's (compiled callers may advance it)."""
 
@@ -60,16 +60,16 @@ class RandomBlock:
         """The next tick's ``(n_agents, d)`` uniforms."""
         buf, k, _left = self.window()
         self.position[0] += 1
-        return buf[:, k, :]
+        return buf[k]
 
     def window(self) -> tuple[np.ndarray, int, int]:
-        """``(buffer (n_agents, BLOCK, d), k, ticks left)``: the next ticks' uniforms are
-        ``buffer[:, k]``, ``buffer[:, k + 1]``, ...; refills the block first if it is used up.
+        """``(buffer (BLOCK, n_agents, d), k, ticks left)``: the next ticks' uniforms are
+        ``buffer[k]``, ``buffer[k + 1]``, ...; refills the block first if it is used up.
         Call :meth:`advance` with the number of ticks consumed. The buffer is refilled in
         place: it is the same array for the block's whole life."""
         if self.position[0] >= BLOCK:
             for i, rng in enumerate(self._rngs):
-                self._buf[i] = rng.random((BLOCK, max(self._d, 1)))
+                self._buf[:, i, :] = rng.random((BLOCK, max(self._d, 1)))
             self.position[0] = 0
         k = int(self.position[0])
         return self._buf, k, BLOCK - k

@@ -48,7 +48,7 @@ class Crowd:
         self._random = RandomBlock([rngs[i] for i in ids], N_UNIFORMS)
         self._out = np.zeros((len(ids), 6), dtype=np.int64)
         self._table = crowd_loop.outcome_table(len(ids))
-        self._no_uniforms = np.zeros((len(ids), 1, N_UNIFORMS))
+        self._no_uniforms = np.zeros((1, len(ids), N_UNIFORMS))
         if ids:
             kernels.warm_up()
 

@@ -73,7 +73,7 @@ def run_ticks(
     one; with ``begin_last`` the last finish phase is followed by one (the env's step).
     Agents with ``ext_mask`` act ``ext_acts`` instead of their strategy. Unless
     ``crowd_decides`` is false (every action is given, no uniforms are used), the uniforms
-    of tick ``j`` are ``ublock[:, uk + j]``; the caller refills the block, so ``n_ticks``
+    of tick ``j`` are ``ublock[uk + j]``; the caller refills the block, so ``n_ticks``
     must not run past its end. ``perms``, ``fund_z``, ``news_u`` and ``news_t`` hold each
     tick's random draws of the acting order, fundamentals and news (row ``j`` for tick
     ``j``). Stops early (before a finish phase) if fewer than ``2 * n_agents
@@ -90,7 +90,7 @@ def run_ticks(
     for j in range(n_ticks):
         if sc[S_N_FREE] < 2 * n + 2:
             return trades, j
-        u = ublock[:, uk + j, :] if crowd_decides else ublock[:, 0, :]
+        u = ublock[uk + j] if crowd_decides else ublock[0]
         trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
                          news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs, u, kinds,
                          params, acts, ext_mask, ext_acts, out, agent_symbols, crowd_decides)
@@ -211,7 +211,7 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_
     if j >= perms.shape[0]:
         return NEED_DRAWS
     uj = upos[0]
-    if uj >= ublock.shape[1]:
+    if uj >= ublock.shape[0]:
         return NEED_UNIFORMS
     if keep_before:
         obs_before[:, :] = obs
@@ -224,7 +224,7 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_
     cap = trades.shape[0]
     trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
                      news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs,
-                     ublock[:, uj, :], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True)
+                     ublock[uj], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True)
     dpos[0] = j + 1
     upos[0] = uj + 1
     per, _rng = K.fills(trades[: sc[S_N_TRADES]], n, sym.shape[0], sc[S_FEE_RATE])
