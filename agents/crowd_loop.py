@@ -36,6 +36,7 @@ from marketenv.engine.layout import (
     S_LAST_N_TRADES,
     S_N_FREE,
     S_N_TRADES,
+    S_TICK,
     Y_HIGH,
     Y_LOW,
     Y_MID2,
@@ -148,8 +149,8 @@ NEED_UNIFORMS = 5
 
 
 @nb.njit(cache=True)
-def step_markets(states, trade_bufs, learners, actions, active, keep_before, result, eq_before, eq_after, fills,
-                 outcomes, obs_rows):  # noqa: ANN001, ANN201
+def step_markets(states, trade_bufs, learners, actions, active, keep_before, result, ticks, eq_before, eq_after,
+                 fills, outcomes, obs_rows):  # noqa: ANN001, ANN201
     """One whole tick of each active market (the env step of ``Simulation.step({learner: action})``).
 
     Market ``b``'s state is ``states[b]`` (see :meth:`agents.crowd.Crowd.market_state`) and
@@ -157,7 +158,8 @@ def step_markets(states, trade_bufs, learners, actions, active, keep_before, res
     ``(6,)`` actions), every other agent its strategy (which is still asked for every
     agent, so the random streams are those of the unbatched step). Market ``b`` then
     reports ``result[b]`` (``STEP_*``, or ``NEED_*`` when it could not run: the caller
-    services it and calls again for those markets), and for each learner ``k`` its
+    services it and calls again for those markets), ``ticks[b]`` (the tick it now stands
+    at the start of), and for each learner ``k`` its
     equity before and after the tick, its fills (bought shares, sold shares, bought cents,
     sold cents, fees, as :func:`~marketenv.engine.kernels.fills`), its outcome row
     (columns ``O_*``) and its raw features at the start of the next tick. With
@@ -170,8 +172,8 @@ def step_markets(states, trade_bufs, learners, actions, active, keep_before, res
     needs = 0
     grew = 0
     for b in range(len(states)):
-        r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_before, eq_after, fills,
-                      outcomes, obs_rows)
+        r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before, eq_after,
+                      fills, outcomes, obs_rows)
         result[b] = r
         needs += r >= NEED_SLOTS
         grew += r == STEP_GREW
@@ -179,14 +181,14 @@ def step_markets(states, trade_bufs, learners, actions, active, keep_before, res
 
 
 @nb.njit(cache=True, parallel=True)
-def step_markets_parallel(states, trade_bufs, learners, actions, active, keep_before, result, eq_before, eq_after,
-                          fills, outcomes, obs_rows):  # noqa: ANN001, ANN201
+def step_markets_parallel(states, trade_bufs, learners, actions, active, keep_before, result, ticks, eq_before,
+                          eq_after, fills, outcomes, obs_rows):  # noqa: ANN001, ANN201
     """:func:`step_markets` with the markets spread over numba's threads (the same results)."""
     needs = 0
     grew = 0
     for b in nb.prange(len(states)):
-        r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_before, eq_after, fills,
-                      outcomes, obs_rows)
+        r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before, eq_after,
+                      fills, outcomes, obs_rows)
         result[b] = r
         needs += r >= NEED_SLOTS
         grew += r == STEP_GREW
@@ -195,8 +197,8 @@ def step_markets_parallel(states, trade_bufs, learners, actions, active, keep_be
 
 
 @nb.njit(cache=True)
-def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_before, eq_after, fills, outcomes,
-              obs_rows):  # noqa: ANN001, ANN202
+def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before, eq_after, fills,
+              outcomes, obs_rows):  # noqa: ANN001, ANN202
     """Market ``b``'s part of :func:`step_markets`; its ``STEP_*`` / ``NEED_*`` result."""
     if not active[b]:
         return STEP_IDLE
@@ -231,6 +233,7 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, eq_
     _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
            flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
            agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs)
+    ticks[b] = sc[S_TICK]
     for k in range(learners.shape[0]):
         i = learners[k]
         eq_after[b, k] = equity[i]

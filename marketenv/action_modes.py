@@ -79,6 +79,7 @@ class ActionCodec:
             sell[1] = (MARKET, self.order_size, 0)
             buy[0] = (MARKET, self.order_size, 0)
             self._discrete = tuple(_read_only(a) for a in (sell, hold, buy))
+            self._table = np.stack(self._discrete).reshape(3, 6)
         elif action_mode == "limit":
             self.space = spaces.MultiDiscrete([3, len(self.sizes), n_off])
             self._discrete = ()
@@ -86,6 +87,25 @@ class ActionCodec:
             self.space = spaces.MultiDiscrete([N_TYPES, len(self.sizes), n_off] * 2)
             self._discrete = ()
         self._shape = () if action_mode == "discrete" else (3,) if action_mode == "limit" else (6,)
+
+    def orders(self, actions: np.ndarray, rows: np.ndarray, out: np.ndarray, who: Any) -> None:
+        """Write the flat order actions of ``actions[i]`` into ``out[i]`` (``(N, 6)``) for the rows ``rows``.
+
+        Args:
+            actions: One action per row (an array from a batched action space).
+            rows: ``(N,)`` bool, the rows to translate (the others may hold anything).
+            out: ``(N, 6)`` int64.
+            who: ``who(i)`` names row ``i``'s agent, for error messages.
+
+        Raises:
+            InvalidActionError: A translated row's action is not in the space (as :meth:`order`).
+        """
+        if (self.mode == "discrete" and actions.ndim == 1 and actions.dtype.kind in "iu" and actions.size
+                and actions.min() >= 0 and actions.max() <= 2):
+            np.take(self._table, actions, axis=0, out=out)  # every row valid: one gather
+            return
+        for i in np.flatnonzero(rows).tolist():
+            out[i] = self.order(actions[i], who(i)).reshape(6)
 
     @property
     def lot(self) -> int:

@@ -54,6 +54,7 @@ class MarketBatch:
         outcomes: ``(N, k, N_OUTCOME)`` int64 what its action did (columns ``O_*`` of
             :mod:`marketenv.engine.layout`).
         obs: ``(N, k, 45)`` its raw features at the start of the next tick.
+        ticks: ``(N,)`` int64 the tick each market stands at the start of.
 
     Rows of markets that did not step keep their previous values.
     """
@@ -80,6 +81,7 @@ class MarketBatch:
         self.fills = np.zeros((n, k, N_FILL), dtype=np.int64)
         self.outcomes = np.zeros((n, k, N_OUTCOME), dtype=np.int64)
         self.obs = np.zeros((n, k, N_FEATURES))
+        self.ticks = np.zeros(n, dtype=np.int64)
 
     def set(self, b: int, sim: Simulation) -> None:
         """Put ``sim`` (compiled, standing at the start of a tick) in slot ``b``.
@@ -97,6 +99,7 @@ class MarketBatch:
         if self.sims[b] is None:
             self._missing -= 1
         self.sims[b] = sim
+        self.ticks[b] = sim.tick
         self._ext[b] = ext
         self._put(b)
 
@@ -133,8 +136,8 @@ class MarketBatch:
         while True:
             try:
                 needs, grew = self._kernel(self._states, self._trades, self.learners, actions, todo, self.keep_before,
-                                           result, self.equity_before, self.equity_after, self.fills, self.outcomes,
-                                           self.obs)
+                                           result, self.ticks, self.equity_before, self.equity_after, self.fills,
+                                           self.outcomes, self.obs)
             except SystemError as exc:  # a Ctrl-C while the kernel loads: nothing ran
                 reraise_interrupt(exc)
             if grew:

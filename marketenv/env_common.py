@@ -25,7 +25,7 @@ import numba as nb
 import numpy as np
 from gymnasium import spaces
 
-from marketenv.actions import NO_OUTCOME, ActionOutcome, OutcomeArray
+from marketenv.actions import ActionOutcome, OutcomeArray
 from marketenv.batch import MarketBatch
 from marketenv.config import MAX_SEED, Config, load_config
 from marketenv.engine.layout import O_ACTED, O_REJ_BUY, O_REJ_SELL, O_STATUS_BUY, O_STATUS_SELL
@@ -186,32 +186,40 @@ class LearnerView:
         return out
 
 
-def outcome_status(outcome: ActionOutcome) -> str:
-    """``order_status`` of an action: its buy order's status if it placed one, else its sell order's.
+def status_code(status_buy: Any, status_sell: Any) -> Any:
+    """The ``order_status`` code of an action: its buy order's status if it placed one, else its sell order's.
 
-    ``"none"`` when the action placed no order.
+    Statuses are :class:`~marketenv.types.OrderStatus` values, -1 for no order (so -1:
+    ``"none"``, no order at all). Takes ints, or arrays (one action per element).
     """
-    st = outcome.status_buy if outcome.status_buy != -1 else outcome.status_sell
-    return STATUS_NAMES[st]
+    if isinstance(status_buy, np.ndarray):
+        return np.where(status_buy != -1, status_buy, status_sell)
+    return status_buy if status_buy != -1 else status_sell
+
+
+def outcome_status(outcome: ActionOutcome) -> str:
+    """``order_status`` of an action (:func:`status_code` by name)."""
+    return STATUS_NAMES[status_code(outcome.status_buy, outcome.status_sell)]
 
 
 def agent_info(
-    tick: int, fills: dict[str, Any], outcome: ActionOutcome, equity: float, obs_row: np.ndarray
+    tick: int, fills: dict[str, Any], status: str, reason: str, equity: float, obs_row: np.ndarray
 ) -> dict[str, Any]:
     """One learner's ``info`` (the envs' one info builder).
 
     Args:
         tick: The tick now starting (the one the observation describes).
         fills: The fill fields (:meth:`~marketenv.simulation.Transition.fill_info`).
-        outcome: What the learner's action did on arrival.
+        status: Its ``order_status`` (:func:`outcome_status`).
+        reason: Why the market rejected its order (empty if it did not).
         equity: Its equity now, currency units.
         obs_row: Its raw features now (for cash and position).
     """
     return {
         "tick": tick,
         **fills,
-        "order_status": outcome_status(outcome),
-        "reject_reason": outcome.reason,
+        "order_status": status,
+        "reject_reason": reason,
         "equity": float(equity),
         "cash": float(obs_row[_CASH]),
         "position": int(obs_row[_POS]),
@@ -221,21 +229,17 @@ def agent_info(
 def step_infos(tr: Transition, agents: Sequence[int]) -> list[dict[str, Any]]:
     """The ``info`` of each of ``agents`` after the tick ``tr``."""
     one = len(agents) == 1
-    return [
-        agent_info(
-            tr.tick + 1,
-            tr.fill_info(i) if one else tr.fill_infos[i],
-            tr.outcomes[i],
-            tr.equity_after[i],
-            tr.next_obs[i],
-        )
-        for i in agents
-    ]
+    out = []
+    for i in agents:
+        o = tr.outcomes[i]
+        fills = tr.fill_info(i) if one else tr.fill_infos[i]
+        out.append(agent_info(tr.tick + 1, fills, outcome_status(o), o.reason, tr.equity_after[i], tr.next_obs[i]))
+    return out
 
 
 def reset_info(sim: Simulation, agent: int) -> dict[str, Any]:
     """The ``info`` of a learner at the start of an episode (no order, nothing filled)."""
-    return agent_info(sim.tick, dict(NO_FILL_INFO), NO_OUTCOME, sim.equity[agent], sim.obs[agent])
+    return agent_info(sim.tick, dict(NO_FILL_INFO), "none", "", sim.equity[agent], sim.obs[agent])
 
 
 _STATUS_ARRAY = np.array([STATUS_NAMES[i] for i in range(-1, max(STATUS_NAMES) + 1)], dtype=object)
@@ -291,10 +295,11 @@ class LearnerBatch:
     def info(self, b: int) -> dict[str, Any]:
         """Market ``b``'s learner ``info`` after the last step (as :func:`step_infos`)."""
         mb = self.batch
-        outcome = OutcomeArray(mb.outcomes[b], rejection_reason)[0]
-        row = mb.obs[b, 0]
-        return agent_info(mb.sims[b].tick, fill_fields(*mb.fills[b, 0].tolist()), outcome,
-                          mb.equity_after[b, 0], row)
+        o = mb.outcomes[b, 0].tolist()
+        status = STATUS_NAMES[status_code(o[O_STATUS_BUY], o[O_STATUS_SELL]) if o[O_ACTED] else -1]
+        reason = OutcomeArray(mb.outcomes[b], rejection_reason)[0].reason if o[O_REJ_BUY] or o[O_REJ_SELL] else ""
+        return agent_info(int(mb.ticks[b]), fill_fields(*mb.fills[b, 0].tolist()), status, reason,
+                          mb.equity_after[b, 0], mb.obs[b, 0])
 
     def infos(self) -> dict[str, np.ndarray]:
         """Every market's learner ``info`` after the last step, one array per key (vector-env layout)."""
@@ -304,7 +309,7 @@ class LearnerBatch:
         q = bq + sq
         unit = TICKS_PER_UNIT
         o = mb.outcomes[:, 0, :]
-        status = np.where(o[:, O_STATUS_BUY] != -1, o[:, O_STATUS_BUY], o[:, O_STATUS_SELL])
+        status = status_code(o[:, O_STATUS_BUY], o[:, O_STATUS_SELL])
         status[o[:, O_ACTED] == 0] = -1
         reasons = np.full(q.shape[0], "", dtype=object)
         for b in np.flatnonzero(o[:, O_REJ_BUY] | o[:, O_REJ_SELL]).tolist():
@@ -312,7 +317,7 @@ class LearnerBatch:
         raw = mb.obs[:, 0, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             return {
-                "tick": np.array([s.tick for s in mb.sims], dtype=np.int64),
+                "tick": mb.ticks.copy(),
                 "fill_quantity": bq - sq,
                 "fill_price": np.where(q > 0, (bc + sc) / (unit * q), 0.0),
                 "fill_buy_quantity": bq.copy(),

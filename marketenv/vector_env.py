@@ -278,11 +278,9 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         assert lanes is not None
         if stepping is None:
             stepping = np.ones(self.num_envs, dtype=np.bool_)
-        orders = self._orders
         envs = self.envs
-        for i in np.flatnonzero(stepping).tolist():
-            orders[i] = envs[i].order_action(acts[i]).reshape(6)
-        lanes.step(orders, stepping)
+        envs[0].codec.orders(acts, stepping, self._orders, lambda i: envs[i].agent_name)
+        lanes.step(self._orders, stepping)
         terms, truncs = self._terminations, self._truncations
         np.copyto(self._rewards, lanes.rewards)
         np.copyto(terms, lanes.terminated)
