@@ -110,14 +110,11 @@ class MarketBatch:
         mask, acts, obs_before, eq_before = self._ext[b]
         state, trades = sim.crowd.market_state(sim, mask, acts, obs_before, eq_before)
         if self._states is None:
-            self._states = List.empty_list(nb.typeof(state), allocated=self.n_markets)
-            self._trades = List.empty_list(nb.typeof(trades), allocated=self.n_markets)
+            self._states = _filled_list(state, self.n_markets)
+            self._trades = _filled_list(trades, self.n_markets)
             self._kernel = sim.crowd.step_markets_parallel if self.parallel else sim.crowd.step_markets
-            for _ in range(self.n_markets):
-                self._states.append(state)
-                self._trades.append(trades)
-        self._states[b] = state
-        self._trades[b] = trades
+        _set_item(self._states, b, state)
+        _set_item(self._trades, b, trades)
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> None:
         """Run one tick of every market (or those ``active`` marks) with the learners' ``actions``.
@@ -142,7 +139,7 @@ class MarketBatch:
                 reraise_interrupt(exc)
             if grew:
                 for b in np.flatnonzero(result == _GREW).tolist():
-                    self.sims[b].market.adopt_trades(self._trades[b])
+                    self.sims[b].market.adopt_trades(_get_item(self._trades, b))
             if not needs:
                 return
             todo = result > _IDLE
@@ -179,3 +176,24 @@ class MarketBatch:
         sim = self.refresh(b)
         _mask, _acts, obs_before, eq_before = self._ext[b]
         return sim.finished_tick(sim.tick - 1, obs_before.copy(), eq_before.copy())
+
+
+# Typed-list access through cached kernels: numba compiles its own typed-list helpers anew
+# in every process for each item type (seconds for a tuple of 52 arrays).
+@nb.njit(cache=True)
+def _filled_list(item, n):  # noqa: ANN001, ANN202
+    """A typed list of ``n`` references to ``item``."""
+    out = List()
+    for _ in range(n):
+        out.append(item)
+    return out
+
+
+@nb.njit(cache=True)
+def _set_item(items, i, item):  # noqa: ANN001, ANN202
+    items[i] = item
+
+
+@nb.njit(cache=True)
+def _get_item(items, i):  # noqa: ANN001, ANN202
+    return items[i]
