@@ -52,8 +52,11 @@ def warmed(cfg: Config, seed: int, learner: int) -> Simulation:
     return sim
 
 
-@pytest.mark.parametrize("config", ["default.toml", "multi_symbol.toml"])
-@pytest.mark.parametrize("parallel", [False, True])
+COMPILED = ["default.toml", "multi_symbol.toml", "standard.toml", "quick.toml", "large.toml"]
+"""Every shipped config whose crowd runs compiled (tree_agents.toml has Python-only models)."""
+
+
+@pytest.mark.parametrize(("config", "parallel"), [(c, False) for c in COMPILED] + [(c, True) for c in COMPILED[:2]])
 def test_batch_equals_simulation_step(config: str, parallel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(CONFIGS / config)
     monkeypatch.setattr(Market, "initial_order_slots", staticmethod(lambda n: 2 * n + 4))  # the pool must grow
@@ -111,6 +114,13 @@ def test_idle_markets_do_not_move(tiny_cfg: Config) -> None:
     assert sims[0].tick == before[0] + 50
     assert (sims[1].tick, sims[1].market.total_trades) == before[:2]
     assert np.array_equal(sims[1].obs, before[2], equal_nan=True)
+
+
+def test_tree_agent_configs_keep_the_transition_path() -> None:
+    env = MarketEnv(CONFIGS / "tree_agents.toml", max_episode_steps=5)
+    assert env._lanes is None  # Python-only models: MarketEnv steps through Simulation.step
+    env.reset(seed=1)
+    assert env.step(2)[4]["tick"] == env.simulation.tick
 
 
 def test_batch_refuses_missing_markets_and_python_crowds(tiny_cfg: Config) -> None:
