@@ -186,7 +186,8 @@ def step_markets_parallel(states, trade_bufs, learners, actions, active, keep_be
     """:func:`step_markets` with the markets spread over numba's threads (the same results)."""
     needs = 0
     grew = 0
-    for b in nb.prange(len(states)):
+    for p in nb.prange(len(states)):
+        b = np.int64(p)  # prange's index is unsigned
         r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before, eq_after,
                       fills, outcomes, obs_rows)
         result[b] = r
