@@ -112,6 +112,13 @@ A_NONE, A_LIMIT, A_IOC, A_MARKET, A_CANCEL, A_PEG = 0, 1, 2, 3, 4, 5
 
 _FEE_DIV = 1_000_000
 
+# Kernels that only read and write arrays they are given (no allocation, no array returned)
+# are compiled without numba's reference counting: numba counts references to every array
+# argument on entry and exit of a call, and to every view, with atomic instructions it
+# often cannot prune, which made those counts most of a tick's cost. numba refuses to
+# compile an allocation in such a kernel, so one added by mistake fails loudly.
+_leaf = nb.njit(cache=True, _nrt=False)
+
 
 # ---------------------------------------------------------------------------- levels
 @nb.njit(cache=True, inline="always")
@@ -119,7 +126,7 @@ def _key(price: int, si: int) -> int:
     return price if si == 0 else -price
 
 
-@nb.njit(cache=True)
+@_leaf
 def find_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, price: int) -> int:
     """Index of the level at ``price`` on side ``si``, or where it would be inserted."""
     lo = 0
@@ -134,19 +141,21 @@ def find_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, price:
     return lo
 
 
-@nb.njit(cache=True)
+@_leaf
 def _remove_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, i: int) -> None:
     n = n_levels[s, si]
     for j in range(i, n - 1):
-        levels[s, si, j, :] = levels[s, si, j + 1, :]
+        for c in range(levels.shape[3]):
+            levels[s, si, j, c] = levels[s, si, j + 1, c]
     n_levels[s, si] = n - 1
 
 
-@nb.njit(cache=True)
+@_leaf
 def _insert_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, i: int, price: int) -> None:
     n = n_levels[s, si]
     for j in range(n, i, -1):
-        levels[s, si, j, :] = levels[s, si, j - 1, :]
+        for c in range(levels.shape[3]):
+            levels[s, si, j, c] = levels[s, si, j - 1, c]
     levels[s, si, i, L_PRICE] = price
     levels[s, si, i, L_QTY] = 0
     levels[s, si, i, L_HEAD] = -1
@@ -154,7 +163,7 @@ def _insert_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, i: 
     n_levels[s, si] = n + 1
 
 
-@nb.njit(cache=True)
+@_leaf
 def _fifo_unlink(pool: np.ndarray, levels: np.ndarray, s: int, si: int, i: int, slot: int) -> None:
     prev = pool[slot, P_PREV]
     nxt = pool[slot, P_NEXT]
@@ -169,7 +178,7 @@ def _fifo_unlink(pool: np.ndarray, levels: np.ndarray, s: int, si: int, i: int, 
 
 
 # ---------------------------------------------------------------------------- order slots
-@nb.njit(cache=True)
+@_leaf
 def _release(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, free: np.ndarray, sc: np.ndarray, slot: int) -> None:
     """Drop a dead order's slot from its agent's and its symbol's lists and free it."""
     s = pool[slot, P_SYMBOL]
@@ -203,7 +212,7 @@ def _release(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, free: np.ndarr
     sym[s, Y_ORDERS] -= 1
 
 
-@nb.njit(cache=True)
+@_leaf
 def _forget(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, agent: np.ndarray, free: np.ndarray,
             sc: np.ndarray, slot: int) -> None:
     """Release a live order's open quantity and reserved cash, then its slot."""
@@ -217,7 +226,7 @@ def _forget(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, agent: np.ndarr
     _release(pool, sym, acct, free, sc, slot)
 
 
-@nb.njit(cache=True)
+@_leaf
 def cancel_slot(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray, acct: np.ndarray,
                 agent: np.ndarray, free: np.ndarray, sc: np.ndarray, slot: int) -> int:
     """Cancel the live order in ``slot``; returns its remaining quantity."""
@@ -235,7 +244,7 @@ def cancel_slot(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym:
     return q
 
 
-@nb.njit(cache=True)
+@_leaf
 def cancel_side(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray, acct: np.ndarray,
                 agent: np.ndarray, free: np.ndarray, sc: np.ndarray, a: int, s: int, side: int) -> int:
     """Cancel all of agent ``a``'s resting orders on one side of symbol ``s``; returns shares."""
@@ -250,7 +259,7 @@ def cancel_side(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym:
 
 
 # ---------------------------------------------------------------------------- matching
-@nb.njit(cache=True)
+@_leaf
 def sweep(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, s: int, side: int, qty: int,
           has_limit: bool, limit: int, a: int) -> tuple[int, int]:
     """``(filled, notional)`` an order would get on arrival, skipping ``a``'s own orders."""
@@ -278,17 +287,27 @@ def sweep(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, s: int, si
 
 
 @nb.njit(cache=True)
-def _grow(trades: np.ndarray) -> np.ndarray:
-    out = np.empty((2 * trades.shape[0], trades.shape[1]), dtype=np.int64)
-    out[: trades.shape[0]] = trades
-    return out
+def _room(trades: np.ndarray, need: int) -> np.ndarray:
+    """The trade buffer, grown (doubled) until it holds ``need`` trades.
+
+    An incoming order on symbol ``s`` trades at most once per live order of ``s``, so
+    ``S_N_TRADES + sym[s, Y_ORDERS]`` is enough for one order.
+    """
+    while trades.shape[0] < need:
+        out = np.empty((2 * trades.shape[0], trades.shape[1]), dtype=np.int64)
+        out[: trades.shape[0]] = trades
+        trades = out
+    return trades
 
 
-@nb.njit(cache=True)
+@_leaf
 def _match(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray, acct: np.ndarray,
            agent: np.ndarray, free: np.ndarray, sc: np.ndarray, trades: np.ndarray, s: int, a: int, side: int,
-           qty: int, has_limit: bool, limit: int, oid: int) -> tuple[np.ndarray, int, int]:
-    """Match an incoming order and settle its trades; returns ``(trades, remaining, notional)``."""
+           qty: int, has_limit: bool, limit: int, oid: int) -> tuple[int, int]:
+    """Match an incoming order and settle its trades; returns ``(remaining, notional)``.
+
+    ``trades`` must have room for one trade per live order of symbol ``s`` (:func:`_room`).
+    """
     osi = 1 if side > 0 else 0
     n_sym = sc[S_N_SYMBOLS]
     fee_rate = sc[S_FEE_RATE]
@@ -315,7 +334,7 @@ def _match(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.n
             fill = oq if oq < remaining else remaining
             n = sc[S_N_TRADES]
             if n == trades.shape[0]:
-                trades = _grow(trades)
+                raise IndexError("trade buffer full: reserve room with _room before matching")
             t = trades[n]
             t[T_TICK] = tick
             t[T_SYMBOL] = s
@@ -369,7 +388,7 @@ def _match(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.n
             o = nxt
         if levels[s, osi, i, L_HEAD] == -1:
             _remove_level(levels, n_levels, s, osi, i)
-    return trades, remaining, notional
+    return remaining, notional
 
 
 @nb.njit(cache=True)
@@ -383,21 +402,34 @@ def place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels
     and its reason code and values in ``rej[0:5]`` (``rej[0]`` is ``R_NONE`` otherwise).
     A resting ``pegged`` order is anchored at ``anchor`` (fair value, ticks).
     """
+    trades = _room(trades, sc[S_N_TRADES] + sym[s, Y_ORDERS])
+    oid, status, filled, notional = _place(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
+                                           a, s, side, qty, price, kind, pegged, anchor, rej)
+    return trades, oid, status, filled, notional
+
+
+@_leaf
+def _place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray,
+           acct: np.ndarray, agent: np.ndarray, free: np.ndarray, sc: np.ndarray, trades: np.ndarray,
+           a: int, s: int, side: int, qty: int, price: int, kind: int, pegged: bool, anchor: float,
+           rej: np.ndarray) -> tuple[int, int, int, int]:
+    """:func:`place` into a trade buffer with room (:func:`_room`); returns ``(order_id,
+    status, filled, notional)``."""
     rej[0] = R_NONE
     if qty < 1:
         rej[0] = R_QTY_LOW
         rej[1] = qty
-        return trades, -1, ST_REJECTED, 0, 0
+        return -1, ST_REJECTED, 0, 0
     if qty > sc[S_MAX_QTY]:
         rej[0] = R_QTY_HIGH
         rej[1] = qty
         rej[2] = sc[S_MAX_QTY]
-        return trades, -1, ST_REJECTED, 0, 0
+        return -1, ST_REJECTED, 0, 0
     is_market = kind == K_MARKET
     if not is_market and price < 1:
         rej[0] = R_PRICE
         rej[1] = price
-        return trades, -1, ST_REJECTED, 0, 0
+        return -1, ST_REJECTED, 0, 0
     k = a * sc[S_N_SYMBOLS] + s
     pos = acct[k, A_POS]
     lim = agent[a, G_LIMIT]
@@ -408,7 +440,7 @@ def place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels
             rej[2] = acct[k, A_OPEN_BUY]
             rej[3] = qty
             rej[4] = lim
-            return trades, -1, ST_REJECTED, 0, 0
+            return -1, ST_REJECTED, 0, 0
     else:
         floor = -lim if sc[S_ALLOW_SHORT] else 0
         if pos - acct[k, A_OPEN_SELL] - qty < floor:
@@ -417,7 +449,7 @@ def place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels
             rej[2] = acct[k, A_OPEN_SELL]
             rej[3] = qty
             rej[4] = floor
-            return trades, -1, ST_REJECTED, 0, 0
+            return -1, ST_REJECTED, 0, 0
     fill_qty, fill_notional = sweep(pool, levels, n_levels, s, side, qty, not is_market, price, a)
     fee_rate = sc[S_FEE_RATE]
     need = fill_notional * fee_rate // _FEE_DIV
@@ -431,18 +463,18 @@ def place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels
         rej[0] = R_CASH
         rej[1] = need
         rej[2] = free_cash
-        return trades, -1, ST_REJECTED, 0, 0
+        return -1, ST_REJECTED, 0, 0
 
     oid = sc[S_NEXT_ID]
     sc[S_NEXT_ID] = oid + 1
-    trades, remaining, notional = _match(
+    remaining, notional = _match(
         pool, levels, n_levels, sym, acct, agent, free, sc, trades, s, a, side, qty, not is_market, price, oid
     )
     filled = qty - remaining
     if remaining == 0:
-        return trades, oid, ST_FILLED, filled, notional
+        return oid, ST_FILLED, filled, notional
     if kind != K_LIMIT:
-        return trades, oid, ST_CANCELLED, filled, notional
+        return oid, ST_CANCELLED, filled, notional
     # rest the remainder
     si = 0 if side > 0 else 1
     reserve = 0
@@ -501,7 +533,7 @@ def place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels
         else:
             pool[ptail, P_PNEXT] = slot
         sym[s, Y_PEG_TAIL] = slot
-    return trades, oid, ST_RESTING, filled, notional
+    return oid, ST_RESTING, filled, notional
 
 
 # ---------------------------------------------------------------------------- a tick
@@ -518,7 +550,7 @@ def start_tick(sym: np.ndarray, sc: np.ndarray) -> None:
         sym[s, Y_LOW] = m // 2
 
 
-@nb.njit(cache=True)
+@_leaf
 def refresh_quote(levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray, s: int) -> None:
     """Mid, reference and spread from the book when it is two-sided; extend the bar to the mid."""
     nb_ = n_levels[s, 0]
@@ -537,7 +569,7 @@ def refresh_quote(levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray, s: 
         sym[s, Y_LOW] = m_lo
 
 
-@nb.njit(cache=True)
+@_leaf
 def _single_matches(pool: np.ndarray, acct: np.ndarray, k: int, si: int, price: int, qty: int, pegged: bool) -> bool:
     if acct[k, A_COUNT_BUY + si] != 1:
         return False
@@ -545,7 +577,7 @@ def _single_matches(pool: np.ndarray, acct: np.ndarray, k: int, si: int, price: 
     return pool[slot, P_PRICE] == price and pool[slot, P_QTY] == qty and (pool[slot, P_PEGGED] == 1) == pegged
 
 
-@nb.njit(cache=True)
+@_leaf
 def _order_kind(t: int) -> int:
     if t == A_IOC:
         return K_IOC
@@ -570,63 +602,77 @@ def execute(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_leve
     n = order.shape[0]
     for j in range(start, n):
         a = order[j]
-        act = actions[a]
-        bt = act[0]
-        bq = act[1]
-        st = act[3]
-        sq = act[4]
-        if bt == A_NONE and st == A_NONE:
+        if actions[a, 0] == A_NONE and actions[a, 3] == A_NONE:
             continue
         if sc[S_N_FREE] < 2:
             return trades, j
         s = agent_symbol[a]
-        k = a * sc[S_N_SYMBOLS] + s
-        ref = sym[s, Y_REF]
-        o = out[a]
-        o[:] = 0
-        o[O_ACTED] = 1
-        o[O_STATUS_BUY] = -1
-        o[O_STATUS_SELL] = -1
-        keep_b = False
-        keep_s = False
-        if (bt == A_LIMIT or bt == A_PEG) and bq > 0:
-            keep_b = _single_matches(pool, acct, k, 0, ref + act[2], bq, bt == A_PEG)
-        if (st == A_LIMIT or st == A_PEG) and sq > 0:
-            keep_s = _single_matches(pool, acct, k, 1, ref + act[5], sq, st == A_PEG)
-        if bt != A_NONE and not keep_b:
-            cancel_side(pool, levels, n_levels, sym, acct, agent, free, sc, a, s, 1)
-        if st != A_NONE and not keep_s:
-            cancel_side(pool, levels, n_levels, sym, acct, agent, free, sc, a, s, -1)
-        for side in (1, -1):
-            t = bt if side > 0 else st
-            q = bq if side > 0 else sq
-            off = act[2] if side > 0 else act[5]
-            keep = keep_b if side > 0 else keep_s
-            c_status = O_STATUS_BUY if side > 0 else O_STATUS_SELL
-            c_placed = O_PLACED_BUY if side > 0 else O_PLACED_SELL
-            c_price = O_PRICE_BUY if side > 0 else O_PRICE_SELL
-            if keep:
-                o[c_status] = ST_RESTING
-                o[c_placed] = q
-                o[c_price] = ref + off
-            elif q > 0 and (t == A_LIMIT or t == A_IOC or t == A_MARKET or t == A_PEG):
-                price = 0 if t == A_MARKET else ref + off
-                o[c_price] = price
-                trades, _oid, status, _f, _n = place(
-                    pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
-                    a, s, side, q, price, _order_kind(t), t == A_PEG, fair_ticks[s], rej,
-                )
-                o[c_status] = status
-                if status == ST_REJECTED:
-                    c_rej = O_REJ_BUY if side > 0 else O_REJ_SELL
-                    c_val = O_RB1 if side > 0 else O_RS1
-                    o[c_rej] = rej[0]
-                    for v in range(4):
-                        o[c_val + v] = rej[1 + v]
-                else:
-                    o[c_placed] = q
-        o[O_MID2] = sym[s, Y_MID2]
+        # two orders: the first trades at most once per live order, the second once per
+        # live order plus the first one resting
+        trades = _room(trades, sc[S_N_TRADES] + 2 * sym[s, Y_ORDERS] + 1)
+        _act(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades, actions, a, s,
+             fair_ticks[s], out, rej)
     return trades, n
+
+
+@_leaf
+def _act(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray,
+         acct: np.ndarray, agent: np.ndarray, free: np.ndarray, sc: np.ndarray, trades: np.ndarray,
+         actions: np.ndarray, a: int, s: int, fair_ticks: float, out: np.ndarray, rej: np.ndarray) -> None:
+    """Agent ``a``'s flat action on its symbol ``s`` (see :func:`execute`); writes its
+    outcome row. ``trades`` must have room for the trades of both orders."""
+    act = actions[a]
+    o = out[a]
+    bt = act[0]
+    bq = act[1]
+    st = act[3]
+    sq = act[4]
+    k = a * sc[S_N_SYMBOLS] + s
+    ref = sym[s, Y_REF]
+    for c in range(o.shape[0]):
+        o[c] = 0
+    o[O_ACTED] = 1
+    o[O_STATUS_BUY] = -1
+    o[O_STATUS_SELL] = -1
+    keep_b = False
+    keep_s = False
+    if (bt == A_LIMIT or bt == A_PEG) and bq > 0:
+        keep_b = _single_matches(pool, acct, k, 0, ref + act[2], bq, bt == A_PEG)
+    if (st == A_LIMIT or st == A_PEG) and sq > 0:
+        keep_s = _single_matches(pool, acct, k, 1, ref + act[5], sq, st == A_PEG)
+    if bt != A_NONE and not keep_b:
+        cancel_side(pool, levels, n_levels, sym, acct, agent, free, sc, a, s, 1)
+    if st != A_NONE and not keep_s:
+        cancel_side(pool, levels, n_levels, sym, acct, agent, free, sc, a, s, -1)
+    for side in (1, -1):
+        t = bt if side > 0 else st
+        q = bq if side > 0 else sq
+        off = act[2] if side > 0 else act[5]
+        keep = keep_b if side > 0 else keep_s
+        c_status = O_STATUS_BUY if side > 0 else O_STATUS_SELL
+        c_placed = O_PLACED_BUY if side > 0 else O_PLACED_SELL
+        c_price = O_PRICE_BUY if side > 0 else O_PRICE_SELL
+        if keep:
+            o[c_status] = ST_RESTING
+            o[c_placed] = q
+            o[c_price] = ref + off
+        elif q > 0 and (t == A_LIMIT or t == A_IOC or t == A_MARKET or t == A_PEG):
+            price = 0 if t == A_MARKET else ref + off
+            o[c_price] = price
+            _oid, status, _f, _n = _place(
+                pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
+                a, s, side, q, price, _order_kind(t), t == A_PEG, fair_ticks, rej,
+            )
+            o[c_status] = status
+            if status == ST_REJECTED:
+                c_rej = O_REJ_BUY if side > 0 else O_REJ_SELL
+                c_val = O_RB1 if side > 0 else O_RS1
+                o[c_rej] = rej[0]
+                for v in range(4):
+                    o[c_val + v] = rej[1 + v]
+            else:
+                o[c_placed] = q
+    o[O_MID2] = sym[s, Y_MID2]
 
 
 @nb.njit(cache=True)
@@ -669,10 +715,9 @@ def move_pegged(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_
             price = pool[slot, P_PRICE]
             remaining = pool[slot, P_QTY]
             cancel_slot(pool, levels, n_levels, sym, acct, agent, free, sc, slot)
-            trades, _oid, _st, _f, _n = place(
-                pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
-                a, s, side, remaining, max(1, price + k), K_LIMIT, True, anchors[j] + k, rej,
-            )
+            trades = _room(trades, sc[S_N_TRADES] + sym[s, Y_ORDERS])
+            _place(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
+                   a, s, side, remaining, max(1, price + k), K_LIMIT, True, anchors[j] + k, rej)
     refresh_quote(levels, n_levels, sym, s)
     return trades
 
