@@ -111,7 +111,7 @@ def _threshold(x: float, upper: float, lower: float) -> int:
     return 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)  # no allocation; without reference counting of the row views (~3x faster)
 def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out (n, 6)`` with the actions of ``n`` rule-based agents.
 
@@ -242,7 +242,7 @@ def _private_deviation(row: np.ndarray, ui: np.ndarray, noise: float) -> float:
     return (row[_MID] - fair) / fair * 100.0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def signal_actions(obs: np.ndarray, u: np.ndarray, sig: np.ndarray, params: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out (n, 6)`` from signals computed elsewhere (model-driven agents).
 

@@ -55,6 +55,11 @@ N_FEATURES = 45
 
 _NAN = math.nan
 
+# The per-agent kernels below only read and write arrays they are given, so they are
+# compiled without numba's reference counting (its atomic counts of every array argument
+# and view cost more than their arithmetic); numba refuses to compile an allocation there.
+_leaf = nb.njit(cache=True, _nrt=False)
+
 
 def new_indicator_state(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fresh ``(ind_f, ind_i, ind_buf, ind_val)`` for ``n`` symbols (no updates yet)."""
@@ -421,7 +426,7 @@ def market_rows(sym: np.ndarray, stats: np.ndarray, has_stats: bool, fund_s: np.
 
 
 # ---------------------------------------------------------------------------- agents
-@nb.njit(cache=True)
+@_leaf
 def risk_kernel(equity: np.ndarray, first: bool, n: int, prev: np.ndarray, peak: np.ndarray, max_dd: np.ndarray,
                 mean: np.ndarray, m2: np.ndarray, sharpe: np.ndarray, vol: np.ndarray, sqrt_tpy: float) -> None:
     """One tick of every agent's running risk state (Welford mean and variance)."""
@@ -452,7 +457,7 @@ def risk_kernel(equity: np.ndarray, first: bool, n: int, prev: np.ndarray, peak:
             vol[i] = std * sqrt_tpy
 
 
-@nb.njit(cache=True)
+@_leaf
 def fill_kernel(rows: np.ndarray, symbols: np.ndarray, position: np.ndarray, position_limit: np.ndarray,
                 cash: np.ndarray, initial_cash: np.ndarray, initial_equity: np.ndarray, equity: np.ndarray,
                 max_drawdown: np.ndarray, sharpe: np.ndarray, volatility: np.ndarray, out: np.ndarray) -> None:
@@ -477,7 +482,7 @@ def fill_kernel(rows: np.ndarray, symbols: np.ndarray, position: np.ndarray, pos
             o[X0 + j] = row[M1 + j]
 
 
-@nb.njit(cache=True)
+@_leaf
 def account_arrays(cash_cents: np.ndarray, position_flat: np.ndarray, flat: np.ndarray, mid2: np.ndarray,
                    pos: np.ndarray, cash: np.ndarray, equity: np.ndarray) -> None:
     """Position in each agent's symbol, cash and equity (currency units) as floats.
@@ -499,7 +504,7 @@ def account_arrays(cash_cents: np.ndarray, position_flat: np.ndarray, flat: np.n
             equity[i] = (float(cash_cents[i]) + acc / 2.0) / 100.0
 
 
-@nb.njit(cache=True)
+@_leaf
 def agents_step(rows: np.ndarray, cash_cents: np.ndarray, position_flat: np.ndarray, mid2: np.ndarray,
                 flat: np.ndarray, symbols: np.ndarray, position_limit: np.ndarray, safe_cash: np.ndarray,
                 initial_equity: np.ndarray, risk: np.ndarray, risk_i: np.ndarray, pos: np.ndarray,

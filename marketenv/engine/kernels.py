@@ -288,7 +288,8 @@ def sweep(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, s: int, si
 
 @nb.njit(cache=True)
 def _room(trades: np.ndarray, need: int) -> np.ndarray:
-    """The trade buffer, grown (doubled) until it holds ``need`` trades.
+    """The trade buffer, grown (doubled) until it holds ``need`` trades (callers skip the
+    call when it already does).
 
     An incoming order on symbol ``s`` trades at most once per live order of ``s``, so
     ``S_N_TRADES + sym[s, Y_ORDERS]`` is enough for one order.
@@ -402,7 +403,9 @@ def place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels
     and its reason code and values in ``rej[0:5]`` (``rej[0]`` is ``R_NONE`` otherwise).
     A resting ``pegged`` order is anchored at ``anchor`` (fair value, ticks).
     """
-    trades = _room(trades, sc[S_N_TRADES] + sym[s, Y_ORDERS])
+    need = sc[S_N_TRADES] + sym[s, Y_ORDERS]
+    if trades.shape[0] < need:
+        trades = _room(trades, need)
     oid, status, filled, notional = _place(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
                                            a, s, side, qty, price, kind, pegged, anchor, rej)
     return trades, oid, status, filled, notional
@@ -609,7 +612,9 @@ def execute(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_leve
         s = agent_symbol[a]
         # two orders: the first trades at most once per live order, the second once per
         # live order plus the first one resting
-        trades = _room(trades, sc[S_N_TRADES] + 2 * sym[s, Y_ORDERS] + 1)
+        need = sc[S_N_TRADES] + 2 * sym[s, Y_ORDERS] + 1
+        if trades.shape[0] < need:
+            trades = _room(trades, need)
         _act(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades, actions, a, s,
              fair_ticks[s], out, rej)
     return trades, n
@@ -715,7 +720,9 @@ def move_pegged(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_
             price = pool[slot, P_PRICE]
             remaining = pool[slot, P_QTY]
             cancel_slot(pool, levels, n_levels, sym, acct, agent, free, sc, slot)
-            trades = _room(trades, sc[S_N_TRADES] + sym[s, Y_ORDERS])
+            need = sc[S_N_TRADES] + sym[s, Y_ORDERS]
+            if trades.shape[0] < need:
+                trades = _room(trades, need)
             _place(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
                    a, s, side, remaining, max(1, price + k), K_LIMIT, True, anchors[j] + k, rej)
     refresh_quote(levels, n_levels, sym, s)
