@@ -118,6 +118,7 @@ _FEE_DIV = 1_000_000
 # often cannot prune, which made those counts most of a tick's cost. numba refuses to
 # compile an allocation in such a kernel, so one added by mistake fails loudly.
 _leaf = nb.njit(cache=True, _nrt=False)
+_inline_leaf = nb.njit(cache=True, _nrt=False, inline="always")
 
 
 # ---------------------------------------------------------------------------- levels
@@ -126,7 +127,7 @@ def _key(price: int, si: int) -> int:
     return price if si == 0 else -price
 
 
-@_leaf
+@_inline_leaf
 def find_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, price: int) -> int:
     """Index of the level at ``price`` on side ``si``, or where it would be inserted."""
     lo = 0
@@ -141,7 +142,7 @@ def find_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, price:
     return lo
 
 
-@_leaf
+@_inline_leaf
 def _remove_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, i: int) -> None:
     n = n_levels[s, si]
     for j in range(i, n - 1):
@@ -150,7 +151,7 @@ def _remove_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, i: 
     n_levels[s, si] = n - 1
 
 
-@_leaf
+@_inline_leaf
 def _insert_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, i: int, price: int) -> None:
     n = n_levels[s, si]
     for j in range(n, i, -1):
@@ -163,7 +164,7 @@ def _insert_level(levels: np.ndarray, n_levels: np.ndarray, s: int, si: int, i: 
     n_levels[s, si] = n + 1
 
 
-@_leaf
+@_inline_leaf
 def _fifo_unlink(pool: np.ndarray, levels: np.ndarray, s: int, si: int, i: int, slot: int) -> None:
     prev = pool[slot, P_PREV]
     nxt = pool[slot, P_NEXT]
@@ -178,7 +179,7 @@ def _fifo_unlink(pool: np.ndarray, levels: np.ndarray, s: int, si: int, i: int, 
 
 
 # ---------------------------------------------------------------------------- order slots
-@_leaf
+@_inline_leaf
 def _release(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, free: np.ndarray, sc: np.ndarray, slot: int) -> None:
     """Drop a dead order's slot from its agent's and its symbol's lists and free it."""
     s = pool[slot, P_SYMBOL]
@@ -212,7 +213,7 @@ def _release(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, free: np.ndarr
     sym[s, Y_ORDERS] -= 1
 
 
-@_leaf
+@_inline_leaf
 def _forget(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, agent: np.ndarray, free: np.ndarray,
             sc: np.ndarray, slot: int) -> None:
     """Release a live order's open quantity and reserved cash, then its slot."""
@@ -226,7 +227,7 @@ def _forget(pool: np.ndarray, sym: np.ndarray, acct: np.ndarray, agent: np.ndarr
     _release(pool, sym, acct, free, sc, slot)
 
 
-@_leaf
+@_inline_leaf
 def cancel_slot(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray, acct: np.ndarray,
                 agent: np.ndarray, free: np.ndarray, sc: np.ndarray, slot: int) -> int:
     """Cancel the live order in ``slot``; returns its remaining quantity."""
@@ -259,7 +260,7 @@ def cancel_side(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym:
 
 
 # ---------------------------------------------------------------------------- matching
-@_leaf
+@_inline_leaf
 def sweep(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, s: int, side: int, qty: int,
           has_limit: bool, limit: int, a: int) -> tuple[int, int]:
     """``(filled, notional)`` an order would get on arrival, skipping ``a``'s own orders."""
@@ -301,7 +302,7 @@ def _room(trades: np.ndarray, need: int) -> np.ndarray:
     return trades
 
 
-@_leaf
+@_inline_leaf
 def _match(pool: np.ndarray, levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray, acct: np.ndarray,
            agent: np.ndarray, free: np.ndarray, sc: np.ndarray, trades: np.ndarray, s: int, a: int, side: int,
            qty: int, has_limit: bool, limit: int, oid: int) -> tuple[int, int]:
@@ -540,7 +541,7 @@ def _place(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_level
 
 
 # ---------------------------------------------------------------------------- a tick
-@nb.njit(cache=True)
+@_leaf
 def start_tick(sym: np.ndarray, sc: np.ndarray) -> None:
     """Advance the clock, clear the tick's trades, and start each symbol's bar at its mid."""
     sc[S_TICK] += 1
@@ -572,7 +573,7 @@ def refresh_quote(levels: np.ndarray, n_levels: np.ndarray, sym: np.ndarray, s: 
         sym[s, Y_LOW] = m_lo
 
 
-@_leaf
+@_inline_leaf
 def _single_matches(pool: np.ndarray, acct: np.ndarray, k: int, si: int, price: int, qty: int, pegged: bool) -> bool:
     if acct[k, A_COUNT_BUY + si] != 1:
         return False
@@ -580,7 +581,7 @@ def _single_matches(pool: np.ndarray, acct: np.ndarray, k: int, si: int, price: 
     return pool[slot, P_PRICE] == price and pool[slot, P_QTY] == qty and (pool[slot, P_PEGGED] == 1) == pegged
 
 
-@_leaf
+@_inline_leaf
 def _order_kind(t: int) -> int:
     if t == A_IOC:
         return K_IOC
@@ -708,7 +709,22 @@ def move_pegged(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_
         slot = pool[slot, P_PNEXT]
     if m == 0:
         return trades
-    rej = np.zeros(5, dtype=np.int64)
+    # a move cancels one order and places one, so each trades at most once per live order
+    need = sc[S_N_TRADES] + m * sym[s, Y_ORDERS]
+    if trades.shape[0] < need:
+        trades = _room(trades, need)
+    _move_pegged(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades, s, moves, anchors, m,
+                 np.zeros(5, dtype=np.int64))
+    refresh_quote(levels, n_levels, sym, s)
+    return trades
+
+
+@_leaf
+def _move_pegged(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels: np.ndarray,
+                 sym: np.ndarray, acct: np.ndarray, agent: np.ndarray, free: np.ndarray, sc: np.ndarray,
+                 trades: np.ndarray, s: int, moves: np.ndarray, anchors: np.ndarray, m: int, rej: np.ndarray) -> None:
+    """Re-place the first ``m`` pegged orders of ``moves`` (slot, order id, ticks) anchored
+    at ``anchors``, into a trade buffer with room for their trades."""
     for away in (True, False):  # orders moving away from the other side first
         for j in range(m):
             slot = moves[j, 0]
@@ -720,13 +736,8 @@ def move_pegged(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_
             price = pool[slot, P_PRICE]
             remaining = pool[slot, P_QTY]
             cancel_slot(pool, levels, n_levels, sym, acct, agent, free, sc, slot)
-            need = sc[S_N_TRADES] + sym[s, Y_ORDERS]
-            if trades.shape[0] < need:
-                trades = _room(trades, need)
             _place(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
                    a, s, side, remaining, max(1, price + k), K_LIMIT, True, anchors[j] + k, rej)
-    refresh_quote(levels, n_levels, sym, s)
-    return trades
 
 
 @nb.njit(cache=True)
