@@ -31,7 +31,7 @@ NI_REMAINING, NI_DURATION, NI_STARTED = range(3)
 N_NEWS_I = 3
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)  # no allocation: no reference counting
 def fundamentals_step(z: np.ndarray, f: np.ndarray, fs: np.ndarray, news_f: np.ndarray) -> None:
     """Advance the volatility regime and every symbol's log earnings by one tick.
 
@@ -54,7 +54,7 @@ def fundamentals_step(z: np.ndarray, f: np.ndarray, fs: np.ndarray, news_f: np.n
         fs[s, FS_FAIR] = math.exp(le) * fs[s, FS_SCALE]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)  # no allocation: no reference counting
 def news_step(u: np.ndarray, t: np.ndarray, c: np.ndarray, nf: np.ndarray, ni: np.ndarray) -> None:
     """Advance every symbol's news by one tick from its ``4 * n`` uniforms ``u`` and ``n``
     Student-t draws ``t`` (drawn in that order).
