@@ -210,7 +210,8 @@ def _noise(row: np.ndarray, ui: np.ndarray, p: np.ndarray, pos: float, odd: int,
     atr = row[_ATR]
     if p[NT_VOL_FEEDBACK] > 0 and math.isfinite(atr) and p[NT_VOL_REF] > 0:
         ratio = min(max(atr * 100.0 / p[NT_VOL_REF], 0.25), 4.0)
-        act *= ratio ** p[NT_VOL_FEEDBACK]
+        feedback = p[NT_VOL_FEEDBACK]
+        act *= ratio if feedback == 1.0 else ratio ** feedback  # the default 1: pow(x, 1) is x, exactly
     if ui[0] >= act:
         return
     side = 1 if ui[1] < 0.5 else -1
