@@ -603,22 +603,39 @@ def execute(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_leve
     (``O_*`` columns); other rows are left as they are.
     """
     rej = np.zeros(5, dtype=np.int64)
+    j = start
+    while True:
+        j, need = _execute_from(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades, actions,
+                                order, agent_symbol, fair_ticks, j, out, rej)
+        if need == 0:
+            return trades, j
+        trades = _room(trades, need)
+
+
+@_leaf
+def _execute_from(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels: np.ndarray,
+                  sym: np.ndarray, acct: np.ndarray, agent: np.ndarray, free: np.ndarray, sc: np.ndarray,
+                  trades: np.ndarray, actions: np.ndarray, order: np.ndarray, agent_symbol: np.ndarray,
+                  fair_ticks: np.ndarray, start: int, out: np.ndarray, rej: np.ndarray) -> tuple[int, int]:
+    """:func:`execute` from ``order[start]`` until done, short of order slots, or short of
+    room in ``trades``; returns ``(j, need)``: where it stopped and, for want of room, the
+    trades the buffer must hold to go on (0 otherwise)."""
     n = order.shape[0]
     for j in range(start, n):
         a = order[j]
         if actions[a, 0] == A_NONE and actions[a, 3] == A_NONE:
             continue
         if sc[S_N_FREE] < 2:
-            return trades, j
+            return j, 0
         s = agent_symbol[a]
         # two orders: the first trades at most once per live order, the second once per
         # live order plus the first one resting
         need = sc[S_N_TRADES] + 2 * sym[s, Y_ORDERS] + 1
         if trades.shape[0] < need:
-            trades = _room(trades, need)
+            return j, need
         _act(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades, actions, a, s,
              fair_ticks[s], out, rej)
-    return trades, n
+    return n, 0
 
 
 @_leaf
@@ -681,50 +698,31 @@ def _act(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels:
     o[O_MID2] = sym[s, Y_MID2]
 
 
-@nb.njit(cache=True)
+@_leaf
 def move_pegged(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels: np.ndarray,
                 sym: np.ndarray, acct: np.ndarray, agent: np.ndarray, free: np.ndarray, sc: np.ndarray,
-                trades: np.ndarray, s: int, fair_ticks: float) -> np.ndarray:
-    """Re-place symbol ``s``'s pegged orders that the fair value moved by whole ticks."""
-    count = 0
-    slot = sym[s, Y_PEG_HEAD]
-    while slot != -1:
-        count += 1
-        slot = pool[slot, P_PNEXT]
-    if count == 0:
-        return trades
-    moves = np.empty((count, 3), dtype=np.int64)  # slot, order id, k
-    anchors = np.empty(count)
+                trades: np.ndarray, s: int, fair_ticks: float, moves: np.ndarray, anchors: np.ndarray,
+                rej: np.ndarray) -> None:
+    """Re-place symbol ``s``'s pegged orders that the fair value moved by whole ticks.
+
+    ``moves (n, 3)`` and ``anchors (n,)`` are scratch rows for its ``n`` pegged orders;
+    ``trades`` must have room for ``n`` times its live orders (a move cancels one order and
+    places one, which trades at most once per live order).
+    """
     m = 0
     slot = sym[s, Y_PEG_HEAD]
     while slot != -1:
         f0 = peg_anchor[slot]
         k = np.int64(np.rint(fair_ticks - f0 - 0.25 * pool[slot, P_SIDE]))
         if k != 0:
-            moves[m, 0] = slot
+            moves[m, 0] = slot  # slot, order id, k
             moves[m, 1] = pool[slot, P_ID]
             moves[m, 2] = k
             anchors[m] = f0
             m += 1
         slot = pool[slot, P_PNEXT]
     if m == 0:
-        return trades
-    # a move cancels one order and places one, so each trades at most once per live order
-    need = sc[S_N_TRADES] + m * sym[s, Y_ORDERS]
-    if trades.shape[0] < need:
-        trades = _room(trades, need)
-    _move_pegged(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades, s, moves, anchors, m,
-                 np.zeros(5, dtype=np.int64))
-    refresh_quote(levels, n_levels, sym, s)
-    return trades
-
-
-@_leaf
-def _move_pegged(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_levels: np.ndarray,
-                 sym: np.ndarray, acct: np.ndarray, agent: np.ndarray, free: np.ndarray, sc: np.ndarray,
-                 trades: np.ndarray, s: int, moves: np.ndarray, anchors: np.ndarray, m: int, rej: np.ndarray) -> None:
-    """Re-place the first ``m`` pegged orders of ``moves`` (slot, order id, ticks) anchored
-    at ``anchors``, into a trade buffer with room for their trades."""
+        return
     for away in (True, False):  # orders moving away from the other side first
         for j in range(m):
             slot = moves[j, 0]
@@ -738,6 +736,7 @@ def _move_pegged(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n
             cancel_slot(pool, levels, n_levels, sym, acct, agent, free, sc, slot)
             _place(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
                    a, s, side, remaining, max(1, price + k), K_LIMIT, True, anchors[j] + k, rej)
+    refresh_quote(levels, n_levels, sym, s)
 
 
 @nb.njit(cache=True)
@@ -745,10 +744,20 @@ def end_tick(pool: np.ndarray, peg_anchor: np.ndarray, levels: np.ndarray, n_lev
              sym: np.ndarray, acct: np.ndarray, agent: np.ndarray, free: np.ndarray, sc: np.ndarray,
              trades: np.ndarray, fair_ticks: np.ndarray) -> np.ndarray:
     """Move pegged orders to the newly published fair values, then refresh every quote."""
+    rej = np.zeros(5, dtype=np.int64)
     for s in range(sym.shape[0]):
-        if sym[s, Y_PEG_HEAD] != -1:
-            trades = move_pegged(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades, s,
-                                 fair_ticks[s])
+        count = 0
+        slot = sym[s, Y_PEG_HEAD]
+        while slot != -1:
+            count += 1
+            slot = pool[slot, P_PNEXT]
+        if count == 0:
+            continue
+        need = sc[S_N_TRADES] + count * sym[s, Y_ORDERS]
+        if trades.shape[0] < need:
+            trades = _room(trades, need)
+        move_pegged(pool, peg_anchor, levels, n_levels, sym, acct, agent, free, sc, trades, s, fair_ticks[s],
+                    np.empty((count, 3), dtype=np.int64), np.empty(count), rej)
     for s in range(sym.shape[0]):
         refresh_quote(levels, n_levels, sym, s)
     return trades
