@@ -52,6 +52,9 @@ ROW = 35
 A0 = 31  # first agent feature in the observation
 X0 = 41  # first microstructure / cross feature in the observation
 N_FEATURES = 45
+# Scratch floats the indicator update needs: the window's and the last 20 deltas, their
+# squares, and the partial sums of an exact sum.
+SCRATCH = WINDOW + 40 + WINDOW + 1
 
 _NAN = math.nan
 
@@ -75,7 +78,12 @@ def new_indicator_state(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 @nb.njit(cache=True)
 def fsum(x: np.ndarray) -> float:
     """The correctly rounded sum of finite ``x`` (the result of Python's ``math.fsum``)."""
-    partials = np.empty(x.shape[0] + 1)
+    return _fsum_into(x, np.empty(x.shape[0] + 1))
+
+
+@_leaf
+def _fsum_into(x: np.ndarray, partials: np.ndarray) -> float:
+    """:func:`fsum` with scratch ``partials`` of at least ``len(x) + 1`` floats."""
     n = 0
     for k in range(x.shape[0]):
         v = x[k]
@@ -117,18 +125,23 @@ def fsum(x: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------- indicators
-@nb.njit(cache=True)
-def _resum(f: np.ndarray, it: np.ndarray, buf: np.ndarray, x: float) -> None:
+@_leaf
+def _resum(f: np.ndarray, it: np.ndarray, buf: np.ndarray, x: float, scratch: np.ndarray) -> None:
     pos = it[J_POS]
-    d50 = buf - x
-    d20 = np.empty(20)
+    d50 = scratch[:WINDOW]
+    d20 = scratch[WINDOW : WINDOW + 20]
+    sq20 = scratch[WINDOW + 20 : WINDOW + 40]
+    partials = scratch[WINDOW + 40 :]
+    for k in range(WINDOW):
+        d50[k] = buf[k] - x
     for k in range(20):
         d20[k] = d50[(pos - 19 + k) % WINDOW]
+        sq20[k] = d20[k] * d20[k]
     f[I_C] = x
-    f[I_S10] = fsum(d20[10:])
-    f[I_S20] = fsum(d20)
-    f[I_S50] = fsum(d50)
-    q20 = fsum(d20 * d20)
+    f[I_S10] = _fsum_into(d20[10:], partials)
+    f[I_S20] = _fsum_into(d20, partials)
+    f[I_S50] = _fsum_into(d50, partials)
+    q20 = _fsum_into(sq20, partials)
     f[I_Q20] = q20
     f[I_QMAX] = q20
     it[J_COUNTDOWN] = RESUM_EVERY
@@ -154,7 +167,7 @@ def _write_values(out: np.ndarray, sma10: float, mid: float, sma50: float, e12: 
     out[13] = atr
 
 
-@nb.njit(cache=True)
+@_leaf
 def _warm_values(f: np.ndarray, it: np.ndarray, buf: np.ndarray, out: np.ndarray, t: int, c: float, s10: float,
                  s20: float, s50: float, e12: float, e26: float, line: float, sig: float, rsi: float,
                  atr: float) -> None:
@@ -175,12 +188,13 @@ def _warm_values(f: np.ndarray, it: np.ndarray, buf: np.ndarray, out: np.ndarray
     _write_values(out, sma10, mid, sma50, e12, e26, rsi, line, sig, upper, lower, pct_b, atr)
 
 
-@nb.njit(cache=True)
+@_leaf
 def indicators_update(f: np.ndarray, it: np.ndarray, buf: np.ndarray, out: np.ndarray, close: float,
-                      high: float, low: float) -> None:
+                      high: float, low: float, scratch: np.ndarray) -> None:
     """Push one symbol's value of this tick and recompute its 14 indicators into ``out``.
 
-    ``f``, ``it``, ``buf`` and ``out`` are that symbol's rows of the indicator state.
+    ``f``, ``it``, ``buf`` and ``out`` are that symbol's rows of the indicator state;
+    ``scratch`` holds at least :data:`SCRATCH` floats.
     """
     t = it[J_T] + 1
     it[J_T] = t
@@ -209,7 +223,7 @@ def indicators_update(f: np.ndarray, it: np.ndarray, buf: np.ndarray, out: np.nd
     var = q20 / 20.0 - m20 * m20
     countdown = it[J_COUNTDOWN] - 1
     if countdown == 0 or 20.0 * var < CANCEL * qmax:
-        _resum(f, it, buf, x)
+        _resum(f, it, buf, x, scratch)
         c = x
         s10 = f[I_S10]
         s20 = f[I_S20]
@@ -240,12 +254,12 @@ def indicators_update(f: np.ndarray, it: np.ndarray, buf: np.ndarray, out: np.nd
         if t > 11:
             e12 += K12 * (x - e12)
         elif t == 11:
-            e12 = fsum(buf[:12]) / 12.0
+            e12 = _fsum_into(buf[:12], scratch) / 12.0
         e26 = f[I_EMA26]
         if t > 25:
             e26 += K26 * (x - e26)
         elif t == 25:
-            e26 = fsum(buf[:26]) / 26.0
+            e26 = _fsum_into(buf[:26], scratch) / 26.0
         f[I_EMA12] = e12
         f[I_EMA26] = e26
         line = e12 - e26
@@ -319,8 +333,13 @@ def cross_kernel(rets: np.ndarray, rows: np.ndarray, col: int) -> None:
     writes ``rows[:, col]`` (correlation, clipped to [-1, 1], 0 for a flat window) and
     ``rows[:, col + 1]`` (window log return minus the market's).
     """
+    _cross_into(rets, rows, col, np.empty(rets.shape[1]))
+
+
+@_leaf
+def _cross_into(rets: np.ndarray, rows: np.ndarray, col: int, mkt: np.ndarray) -> None:
+    """:func:`cross_kernel` with scratch ``mkt`` of ``window`` floats."""
     n, w = rets.shape
-    mkt = np.zeros(w)
     for j in range(w):
         acc = 0.0
         for s in range(n):
@@ -363,6 +382,16 @@ def market_rows(sym: np.ndarray, stats: np.ndarray, has_stats: bool, fund_s: np.
     low)`` of the finished tick (ticks), used when ``has_stats``; the first tick's bar is
     the single mid.
     """
+    _market_rows(sym, stats, has_stats, fund_s, news_f, news_i, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets,
+                 cross_i, prev_mid, rows, np.empty(max(SCRATCH, rets.shape[1])))
+
+
+@_leaf
+def _market_rows(sym: np.ndarray, stats: np.ndarray, has_stats: bool, fund_s: np.ndarray, news_f: np.ndarray,
+                 news_i: np.ndarray, ind_f: np.ndarray, ind_i: np.ndarray, ind_buf: np.ndarray, ind_val: np.ndarray,
+                 hist: np.ndarray, hist_n: np.ndarray, rets: np.ndarray, cross_i: np.ndarray,
+                 prev_mid: np.ndarray, rows: np.ndarray, scratch: np.ndarray) -> None:
+    """:func:`market_rows` with ``scratch`` of at least :data:`SCRATCH` and ``window`` floats."""
     n = rows.shape[0]
     for s in range(n):
         mid = sym[s, Y_MID2] / 200.0
@@ -374,7 +403,7 @@ def market_rows(sym: np.ndarray, stats: np.ndarray, has_stats: bool, fund_s: np.
         else:
             hi = lo = mid
             trades = volume = 0.0
-        indicators_update(ind_f[s], ind_i[s], ind_buf[s], ind_val[s], mid, hi, lo)
+        indicators_update(ind_f[s], ind_i[s], ind_buf[s], ind_val[s], mid, hi, lo, scratch)
         h = hist[s]
         k = hist_n[s]
         h[k % HISTORY] = mid
@@ -422,7 +451,7 @@ def market_rows(sym: np.ndarray, stats: np.ndarray, has_stats: bool, fund_s: np.
         rows[0, c] = 1.0
         rows[0, c + 1] = 0.0
     else:
-        cross_kernel(rets, rows, c)
+        _cross_into(rets, rows, c, scratch[: rets.shape[1]])
 
 
 # ---------------------------------------------------------------------------- agents
