@@ -146,6 +146,8 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
         elif k == NOISE:
             _noise(row, ui, p, pos, odd, o)
         else:
+            if ui[0] >= p[SG_ACTIVITY]:  # inactive: no need for the signal (it draws nothing)
+                continue
             thr = p[SG_THRESHOLD]
             if k == MOMENTUM:
                 sig = _threshold(row[int(p[SG_COLUMN])], thr, -thr)
@@ -157,8 +159,6 @@ def decide(obs: np.ndarray, u: np.ndarray, kinds: np.ndarray, params: np.ndarray
                 sig = -_threshold(_private_deviation(row, ui, p[SG_VALUE_NOISE]), thr, -thr)
             else:  # MACD
                 sig = _threshold(row[_HIST], thr, -thr)
-            if ui[0] >= p[SG_ACTIVITY]:
-                continue
             qty = math.floor(ui[1] * p[SG_QUANTITY]) + 1.0
             _orders(sig, qty, pos, p[SG_LIMIT], int(p[SG_TYPE]), int(p[SG_AGGRESSION]), odd, o)
 
