@@ -116,7 +116,9 @@ _FEE_DIV = 1_000_000
 # are compiled without numba's reference counting: numba counts references to every array
 # argument on entry and exit of a call, and to every view, with atomic instructions it
 # often cannot prune, which made those counts most of a tick's cost. numba refuses to
-# compile an allocation in such a kernel, so one added by mistake fails loudly.
+# compile an allocation in such a kernel, so one added by mistake fails loudly. The small
+# ones are inlined into their (equally reference-count free) callers as well; inlined into
+# a reference-counting kernel they would have their arguments counted again.
 _leaf = nb.njit(cache=True, _nrt=False)
 _inline_leaf = nb.njit(cache=True, _nrt=False, inline="always")
 
