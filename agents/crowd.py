@@ -130,9 +130,11 @@ class Crowd:
         bufs, dpos = m.draw_block(1)
         ublock, _k, _left = self._random.window()
         engine = m.engine_arrays()
-        state = (*engine[:-1], *bufs, dpos, *m.process_state(), *fe.state_arrays(), ublock, self._random.position,
+        feats = fe.state_arrays()
+        scratch = crowd_loop.scratch_for(feats[8])
+        state = (*engine[:-1], *bufs, dpos, *m.process_state(), *feats, ublock, self._random.position,
                  self._kinds, self._params, self._out, external, external_actions, self._table, obs_before,
-                 equity_before)
+                 equity_before, scratch, np.empty(m.n_symbols))
         return state, engine[-1]
 
     step_markets = staticmethod(crowd_loop.step_markets)

@@ -48,13 +48,25 @@ from marketenv.feature_spec import TICKS_PER_YEAR
 _SQRT_TPY = math.sqrt(TICKS_PER_YEAR)
 
 
+# Phases that only read and write the arrays they are given run without numba's reference
+# counting (see marketenv.engine.kernels); numba refuses to compile an allocation in them.
+_leaf = nb.njit(cache=True, _nrt=False)
+
+
 @nb.njit(cache=True)
+def scratch_for(rets: np.ndarray) -> np.ndarray:
+    """The scratch floats of :func:`_begin` for a market whose returns buffer is ``rets``."""
+    return np.empty(max(EF.SCRATCH, rets.shape[1]))
+
+
+@_leaf
 def _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i,
            stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows,
-           flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs):  # noqa: ANN001, ANN202
+           flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs,
+           scratch):  # noqa: ANN001, ANN202
     K.start_tick(sym, sc)
-    EF.market_rows(sym, stats, flags[0] != 0, fund_s, news_f, news_i, ind_f, ind_i, ind_buf, ind_val, hist,
-                   hist_n, rets, cross_i, prev_mid, rows)
+    EF._market_rows(sym, stats, flags[0] != 0, fund_s, news_f, news_i, ind_f, ind_i, ind_buf, ind_val, hist,
+                    hist_n, rets, cross_i, prev_mid, rows, scratch)
     EF.agents_step(rows, agent[:, G_CASH], acct[:, A_POS], sym[:, Y_MID2], flat, agent_symbols, limits,
                    safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs, _SQRT_TPY)
 
@@ -84,45 +96,40 @@ def run_ticks(
         ``(trades, ticks_finished)``.
     """
     n = obs.shape[0]
+    scratch = scratch_for(rets)
+    fair = np.empty(sym.shape[0])
     if begin_first:
         _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats, flags,
                ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat, agent_symbols,
-               limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs)
+               limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs, scratch)
     for j in range(n_ticks):
         if sc[S_N_FREE] < 2 * n + 2:
             return trades, j
         u = ublock[uk + j] if crowd_decides else ublock[0]
         trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
                          news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs, u, kinds,
-                         params, acts, ext_mask, ext_acts, out, agent_symbols, crowd_decides)
+                         params, acts, ext_mask, ext_acts, out, agent_symbols, crowd_decides, fair)
         if j < n_ticks - 1 or begin_last:
             _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
                    flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
-                   agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs)
+                   agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs, scratch)
     return trades, n_ticks
 
 
 @nb.njit(cache=True)
 def _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perm, fund_z, news_u, news_t,
             fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs, u, kinds, params, acts, ext_mask, ext_acts,
-            out, agent_symbols, crowd_decides):  # noqa: ANN001, ANN202
-    """The finish phase of one tick (its draws ``perm``, ``fund_z``, ``news_*``, uniforms ``u``)."""
-    n = obs.shape[0]
-    if crowd_decides:
-        decide(obs, u, kinds, params, acts)
-    for i in range(n):
-        if ext_mask[i]:
-            acts[i, :] = ext_acts[i, :]
-    for i in range(n):
-        out[i, :] = 0
-        out[i, O_STATUS_BUY] = -1
-        out[i, O_STATUS_SELL] = -1
+            out, agent_symbols, crowd_decides, fair):  # noqa: ANN001, ANN202
+    """The finish phase of one tick (its draws ``perm``, ``fund_z``, ``news_*``, uniforms ``u``).
+
+    ``fair`` is scratch for the symbols' fair values in cents. Returns the trade buffer
+    (reallocated when it grew).
+    """
+    _decide(obs, u, kinds, params, acts, ext_mask, ext_acts, out, crowd_decides, fund_s, fair)
     trades, _done = K.execute(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, acts, perm,
-                              agent_symbols, fund_s[:, X.FS_FAIR] * 100.0, 0, out)
-    X.news_step(news_u, news_t, news_c, news_f, news_i)
-    X.fundamentals_step(fund_z, fund_f, fund_s, news_f)
-    trades = K.end_tick(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades,
-                        fund_s[:, X.FS_FAIR] * 100.0)
+                              agent_symbols, fair, 0, out)
+    _publish(news_u, news_t, news_c, news_f, news_i, fund_z, fund_f, fund_s, fair)
+    trades = K.end_tick(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, fair)
     for s in range(sym.shape[0]):
         stats[s, 0] = sym[s, Y_TRADES]
         stats[s, 1] = sym[s, Y_VOLUME]
@@ -131,6 +138,36 @@ def _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, 
     flags[0] = 1
     sc[S_LAST_N_TRADES] = sc[S_N_TRADES]
     return trades
+
+
+@_leaf
+def _decide(obs, u, kinds, params, acts, ext_mask, ext_acts, out, crowd_decides, fund_s,
+            fair):  # noqa: ANN001, ANN202
+    """The agents' actions (the crowd's, external ones in ``ext_mask``), a cleared outcome
+    table, and the fair values in cents the actions execute against."""
+    n = obs.shape[0]
+    if crowd_decides:
+        decide(obs, u, kinds, params, acts)
+    for i in range(n):
+        if ext_mask[i]:
+            for c in range(acts.shape[1]):
+                acts[i, c] = ext_acts[i, c]
+    for i in range(n):
+        for c in range(out.shape[1]):
+            out[i, c] = 0
+        out[i, O_STATUS_BUY] = -1
+        out[i, O_STATUS_SELL] = -1
+    for s in range(fair.shape[0]):
+        fair[s] = fund_s[s, X.FS_FAIR] * 100.0
+
+
+@_leaf
+def _publish(news_u, news_t, news_c, news_f, news_i, fund_z, fund_f, fund_s, fair):  # noqa: ANN001, ANN202
+    """The next tick's news and fair values (``fair`` in cents, for the pegged orders)."""
+    X.news_step(news_u, news_t, news_c, news_f, news_i)
+    X.fundamentals_step(fund_z, fund_f, fund_s, news_f)
+    for s in range(fair.shape[0]):
+        fair[s] = fund_s[s, X.FS_FAIR] * 100.0
 
 
 # Per-market results of step_markets.
@@ -206,7 +243,8 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
     (pool, anchor, levels, n_levels, sym, acct, agent, free, sc, perms, fund_z, news_u, news_t, dpos,
      fund_f, fund_s, news_c, news_f, news_i, stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets,
      cross_i, prev_mid, rows, flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity,
-     obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before) = states[b]
+     obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before, scratch,
+     fair) = states[b]
     n = obs.shape[0]
     if sc[S_N_FREE] < 2 * n + 2:
         return NEED_SLOTS
@@ -227,13 +265,13 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
     cap = trades.shape[0]
     trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
                      news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs,
-                     ublock[uj], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True)
+                     ublock[uj], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True, fair)
     dpos[0] = j + 1
     upos[0] = uj + 1
     per, _rng = K.fills(trades[: sc[S_N_TRADES]], n, sym.shape[0], sc[S_FEE_RATE])
     _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
            flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
-           agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs)
+           agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs, scratch)
     ticks[b] = sc[S_TICK]
     for k in range(learners.shape[0]):
         i = learners[k]
