@@ -134,7 +134,8 @@ class Crowd:
         scratch = crowd_loop.scratch_for(feats[8])
         state = (*engine[:-1], *bufs, dpos, *m.process_state(), *feats, ublock, self._random.position,
                  self._kinds, self._params, self._out, external, external_actions, self._table, obs_before,
-                 equity_before, scratch, np.empty(m.n_symbols))
+                 equity_before, scratch, np.empty(m.n_symbols), np.empty((self.n_agents, 5), dtype=np.int64),
+                 np.empty((m.n_symbols, 2), dtype=np.int64))
         return state, engine[-1]
 
     step_markets = staticmethod(crowd_loop.step_markets)

@@ -244,7 +244,7 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
      fund_f, fund_s, news_c, news_f, news_i, stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets,
      cross_i, prev_mid, rows, flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity,
      obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before, scratch,
-     fair) = states[b]
+     fair, per, price_range) = states[b]
     n = obs.shape[0]
     if sc[S_N_FREE] < 2 * n + 2:
         return NEED_SLOTS
@@ -268,7 +268,7 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
                      ublock[uj], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True, fair)
     dpos[0] = j + 1
     upos[0] = uj + 1
-    per, _rng = K.fills(trades[: sc[S_N_TRADES]], n, sym.shape[0], sc[S_FEE_RATE])
+    K.fills_into(trades, sc[S_N_TRADES], sc[S_FEE_RATE], per, price_range)
     _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
            flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
            agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs, scratch)

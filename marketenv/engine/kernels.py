@@ -773,28 +773,35 @@ def fills(trades: np.ndarray, n_agents: int, n_symbols: int, fee_rate: int) -> t
     cents, fees paid; range (n_symbols, 2): lowest, highest trade price in ticks, -1 where
     the symbol did not trade)``.
     """
-    per = np.zeros((n_agents, 5), dtype=np.int64)
-    rng = np.full((n_symbols, 2), -1, dtype=np.int64)
-    for i in range(trades.shape[0]):
-        t = trades[i]
-        q = t[T_QTY]
-        p = t[T_PRICE]
+    per = np.empty((n_agents, 5), dtype=np.int64)
+    rng = np.empty((n_symbols, 2), dtype=np.int64)
+    fills_into(trades, trades.shape[0], fee_rate, per, rng)
+    return per, rng
+
+
+@_leaf
+def fills_into(trades: np.ndarray, n_trades: int, fee_rate: int, per: np.ndarray, rng: np.ndarray) -> None:
+    """:func:`fills` of the first ``n_trades`` trades, written into ``per`` and ``rng``."""
+    per[:, :] = 0
+    rng[:, :] = -1
+    for i in range(n_trades):
+        q = trades[i, T_QTY]
+        p = trades[i, T_PRICE]
         cents = p * q
         fee = cents * fee_rate // _FEE_DIV
-        b = t[T_BUYER]
-        s = t[T_SELLER]
+        b = trades[i, T_BUYER]
+        s = trades[i, T_SELLER]
         per[b, 0] += q
         per[s, 1] += q
         per[b, 2] += cents
         per[s, 3] += cents
         per[b, 4] += fee
         per[s, 4] += fee
-        y = t[T_SYMBOL]
+        y = trades[i, T_SYMBOL]
         if rng[y, 0] < 0 or p < rng[y, 0]:
             rng[y, 0] = p
         if p > rng[y, 1]:
             rng[y, 1] = p
-    return per, rng
 
 
 @nb.njit(cache=True, inline="always")
