@@ -315,22 +315,22 @@ class LearnerBatch:
         for b in np.flatnonzero(o[:, O_REJ_BUY] | o[:, O_REJ_SELL]).tolist():
             reasons[b] = OutcomeArray(mb.outcomes[b], rejection_reason)[0].reason
         raw = mb.obs[:, 0, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return {
-                "tick": mb.ticks.copy(),
-                "fill_quantity": bq - sq,
-                "fill_price": np.where(q > 0, (bc + sc) / (unit * q), 0.0),
-                "fill_buy_quantity": bq.copy(),
-                "fill_buy_price": np.where(bq > 0, bc / (unit * bq), 0.0),
-                "fill_sell_quantity": sq.copy(),
-                "fill_sell_price": np.where(sq > 0, sc / (unit * sq), 0.0),
-                "fees": fee / unit,
-                "order_status": _STATUS_ARRAY[status + 1],
-                "reject_reason": reasons,
-                "equity": mb.equity_after[:, 0].copy(),
-                "cash": raw[:, _CASH].copy(),
-                "position": raw[:, _POS].astype(np.int64),
-            }
+        n = q.shape[0]
+        return {
+            "tick": mb.ticks.copy(),
+            "fill_quantity": bq - sq,
+            "fill_price": np.divide(bc + sc, unit * q, out=np.zeros(n), where=q > 0),
+            "fill_buy_quantity": bq.copy(),
+            "fill_buy_price": np.divide(bc, unit * bq, out=np.zeros(n), where=bq > 0),
+            "fill_sell_quantity": sq.copy(),
+            "fill_sell_price": np.divide(sc, unit * sq, out=np.zeros(n), where=sq > 0),
+            "fees": fee / unit,
+            "order_status": _STATUS_ARRAY[status + 1],
+            "reject_reason": reasons,
+            "equity": mb.equity_after[:, 0].copy(),
+            "cash": raw[:, _CASH].copy(),
+            "position": raw[:, _POS].astype(np.int64),
+        }
 
     def transition(self, b: int) -> Transition:
         """Market ``b``'s whole last tick (needs ``keep_before``)."""
