@@ -233,7 +233,6 @@ def step_markets_parallel(states, trade_bufs, learners, actions, active, keep_be
     return needs, grew
 
 
-
 @nb.njit(cache=True)
 def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before, eq_after, fills,
               outcomes, obs_rows):  # noqa: ANN001, ANN202
