@@ -1,6 +1,6 @@
 """Are the observations of this checkout bit-identical to a git revision's, tick by tick?
 
-    python bench/obs_identity.py b0466e7 [--ticks 3000] [--config configs/standard.toml] [--seeds 1 2]
+    python scripts/obs_identity.py b0466e7 [--ticks 3000] [--config configs/standard.toml] [--seeds 1 2]
 
 Checks the revision out into a temporary git worktree and, in one fresh process per code
 base, runs the headless crowd tick by tick (``Simulation.run(1)``, the compiled loop),
