@@ -30,6 +30,9 @@ from marketenv.engine.layout import (
     A_POS,
     G_CASH,
     N_OUTCOME,
+    NEED_DRAWS,
+    NEED_SLOTS,
+    NEED_UNIFORMS,
     O_STATUS_BUY,
     O_STATUS_SELL,
     S_FEE_RATE,
@@ -37,6 +40,9 @@ from marketenv.engine.layout import (
     S_N_FREE,
     S_N_TRADES,
     S_TICK,
+    STEP_GREW,
+    STEP_IDLE,
+    STEP_RAN,
     Y_HIGH,
     Y_LOW,
     Y_MID2,
@@ -168,21 +174,6 @@ def _publish(news_u, news_t, news_c, news_f, news_i, fund_z, fund_f, fund_s, fai
     X.fundamentals_step(fund_z, fund_f, fund_s, news_f)
     for s in range(fair.shape[0]):
         fair[s] = fund_s[s, X.FS_FAIR] * 100.0
-
-
-# Per-market results of step_markets.
-STEP_RAN = 0
-"""The market ran its tick."""
-STEP_GREW = 1
-"""It ran, and its trade buffer was reallocated (``trade_bufs[b]`` is the new one)."""
-STEP_IDLE = 2
-"""It was not asked to run."""
-NEED_SLOTS = 3
-"""It did not run: fewer than ``2 * n_agents + 2`` order slots are free (grow the pool)."""
-NEED_DRAWS = 4
-"""It did not run: its block of process draws is used up (draw the next block)."""
-NEED_UNIFORMS = 5
-"""It did not run: its agents' uniforms are used up (refill them)."""
 
 
 @nb.njit(cache=True)

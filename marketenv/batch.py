@@ -20,7 +20,7 @@ import numba as nb
 import numpy as np
 from numba.typed import List
 
-from marketenv.engine.layout import N_OUTCOME
+from marketenv.engine.layout import N_OUTCOME, NEED_DRAWS, NEED_SLOTS, STEP_GREW, STEP_IDLE
 from marketenv.errors import ConfigError, ResetNeeded, reraise_interrupt
 from marketenv.feature_spec import N_FEATURES
 from marketenv.simulation import Simulation, Transition
@@ -30,9 +30,6 @@ __all__ = ["N_FILL", "MarketBatch"]
 N_FILL = 5
 """Fill columns per learner: bought shares, sold shares, bought cents, sold cents, fees (cents)."""
 
-# Kernel results (agents.crowd_loop.STEP_* / NEED_*): ran, ran and grew its trade buffer,
-# idle, and the three services a market may need before it can run.
-_RAN, _GREW, _IDLE, _NEED_SLOTS, _NEED_DRAWS, _NEED_UNIFORMS = range(6)
 
 
 class MarketBatch:
@@ -138,11 +135,11 @@ class MarketBatch:
             except SystemError as exc:  # a Ctrl-C while the kernel loads: nothing ran
                 reraise_interrupt(exc)
             if grew:
-                for b in np.flatnonzero(result == _GREW).tolist():
+                for b in np.flatnonzero(result == STEP_GREW).tolist():
                     self.sims[b].market.adopt_trades(_get_item(self._trades, b))
             if not needs:
                 return
-            todo = result > _IDLE
+            todo = result > STEP_IDLE
             for b in np.flatnonzero(todo).tolist():
                 self._service(b, int(result[b]))
 
@@ -150,11 +147,11 @@ class MarketBatch:
         """Give market ``b`` what it needs to run its next tick, and rebuild its state."""
         sim = self.sims[b]
         assert sim is not None
-        if need == _NEED_SLOTS:
+        if need == NEED_SLOTS:
             sim.market.reserve_orders(2 * sim.n_agents + 2)
-        elif need == _NEED_DRAWS:
+        elif need == NEED_DRAWS:
             sim.market.draw_block(1)
-        # _NEED_UNIFORMS: building the state refills the agents' uniforms
+        # NEED_UNIFORMS: building the state refills the agents' uniforms
         self._put(b)
 
     def refresh(self, b: int) -> Simulation:

@@ -70,3 +70,9 @@ N_OUTCOME = 18
 (
     R_NONE, R_QTY_LOW, R_QTY_HIGH, R_PRICE, R_LIMIT_BUY, R_LIMIT_SELL, R_NO_SHORT, R_CASH,
 ) = range(8)
+
+# Per-market results of the batched env step (agents.crowd_loop.step_markets).
+STEP_RAN, STEP_GREW, STEP_IDLE, NEED_SLOTS, NEED_DRAWS, NEED_UNIFORMS = range(6)
+"""It ran; it ran and its trade buffer was reallocated; it was not asked to run; it could
+not run for want of free order slots, of process draws, of agents' uniforms (``NEED_*`` is
+every code from ``NEED_SLOTS`` on: the caller serves the market and asks again)."""
