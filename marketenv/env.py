@@ -259,8 +259,6 @@ class MarketEnv(gym.Env):
         self._steps = 0
         self._done = False
         self._view.start(sim)
-        if self._lanes is not None:
-            self._lanes.start(0, sim)
         self._capital = float(self._view.capital[0])
         self._history.clear()
         info = reset_info(sim, self.agent_id)
@@ -283,6 +281,8 @@ class MarketEnv(gym.Env):
         order = self.order_action(action)
         lanes = self._lanes
         if lanes is not None:  # the compiled step (same results as the Transition below)
+            if lanes.batch.sims[0] is not sim:  # the episode's first step: hand the market over
+                lanes.start(0, sim, self._view.multipliers)
             lanes.step(order.reshape(1, 6))
             self._transition = None
             self._stepped = True

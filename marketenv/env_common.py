@@ -28,7 +28,7 @@ from gymnasium import spaces
 from marketenv.actions import ActionOutcome, OutcomeArray
 from marketenv.batch import MarketBatch
 from marketenv.config import MAX_SEED, Config, load_config
-from marketenv.engine.layout import O_ACTED, O_REJ_BUY, O_REJ_SELL, O_STATUS_BUY, O_STATUS_SELL
+from marketenv.engine.layout import O_REJ_BUY, O_REJ_SELL, O_STATUS_BUY, O_STATUS_SELL
 from marketenv.errors import ConfigError
 from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
 from marketenv.market import rejection_reason
@@ -161,6 +161,11 @@ class LearnerView:
         self.capital, self._a = self.arrival(sim)
 
     @property
+    def multipliers(self) -> np.ndarray:
+        """The scale multipliers ``(k, F)`` of the current episode (set by :meth:`start`)."""
+        return self._a
+
+    @property
     def constants(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The scaler's constants (:attr:`~marketenv.observation.ObservationScaler.constants`)."""
         return self._scaler.constants
@@ -277,10 +282,17 @@ class LearnerBatch:
         self.rewards = np.zeros(n_markets)
         self.terminated = np.zeros(n_markets, dtype=np.bool_)
 
-    def start(self, b: int, sim: Simulation) -> None:
-        """Market ``b`` is ``sim`` from now on (an episode starts: the learner arrives)."""
+    def start(self, b: int, sim: Simulation, multipliers: np.ndarray | None = None) -> None:
+        """Market ``b`` is ``sim`` from now on (an episode starts: the learner arrives).
+
+        Args:
+            b: The slot.
+            sim: The market, standing where the episode starts.
+            multipliers: The episode's scale multipliers (:attr:`LearnerView.multipliers`),
+                if the view already computed them; else they are computed from ``sim`` now.
+        """
         self.batch.set(b, sim)
-        self._a[b] = self._view.arrival(sim)[1][0]
+        self._a[b] = (self._view.arrival(sim)[1] if multipliers is None else multipliers)[0]
 
     def step(self, orders: np.ndarray, active: np.ndarray | None = None) -> None:
         """One tick of every market (or those ``active`` marks) with the learners' ``(N, 6)`` orders."""
@@ -296,7 +308,7 @@ class LearnerBatch:
         """Market ``b``'s learner ``info`` after the last step (as :func:`step_infos`)."""
         mb = self.batch
         o = mb.outcomes[b, 0].tolist()
-        status = STATUS_NAMES[status_code(o[O_STATUS_BUY], o[O_STATUS_SELL]) if o[O_ACTED] else -1]
+        status = STATUS_NAMES[status_code(o[O_STATUS_BUY], o[O_STATUS_SELL])]  # -1 both when it did not act
         reason = OutcomeArray(mb.outcomes[b], rejection_reason)[0].reason if o[O_REJ_BUY] or o[O_REJ_SELL] else ""
         return agent_info(int(mb.ticks[b]), fill_fields(*mb.fills[b, 0].tolist()), status, reason,
                           mb.equity_after[b, 0], mb.obs[b, 0])
@@ -310,7 +322,6 @@ class LearnerBatch:
         unit = TICKS_PER_UNIT
         o = mb.outcomes[:, 0, :]
         status = status_code(o[:, O_STATUS_BUY], o[:, O_STATUS_SELL])
-        status[o[:, O_ACTED] == 0] = -1
         reasons = np.full(q.shape[0], "", dtype=object)
         for b in np.flatnonzero(o[:, O_REJ_BUY] | o[:, O_REJ_SELL]).tolist():
             reasons[b] = OutcomeArray(mb.outcomes[b], rejection_reason)[0].reason

@@ -72,28 +72,24 @@ class SB3VecEnv(VecEnv):
         """Step every env, resetting those that end; ``(obs, rewards, dones, infos)``."""
         venv = self.venv
         acts = venv._actions(self._actions)
-        infos: list[dict[str, Any]] = []
+        n = self.num_envs
         lanes = venv.lanes
         if lanes is not None:  # every market's tick in one compiled call
             venv.tick_batched(acts)
             self._rewards[:] = venv._rewards
-            np.logical_or(venv._terminations, venv._truncations, out=self._dones)
-            for i in range(self.num_envs):
-                info = lanes.info(i)
-                truncated = bool(venv._truncations[i])
-                info["TimeLimit.truncated"] = truncated and not venv._terminations[i]
-                if self._dones[i]:
-                    info["terminal_observation"] = venv._obs[i].copy()
-                    _obs, self.reset_infos[i] = venv._reset_env(i)
-                infos.append(info)
-            return venv._obs.copy(), self._rewards.copy(), self._dones.copy(), infos
-        for i in range(self.num_envs):
-            obs, self._rewards[i], terminated, truncated, info = venv._step_env(i, acts[i])
+            ends = [(lanes.info(i), bool(venv._terminations[i]), bool(venv._truncations[i])) for i in range(n)]
+        else:
+            ends = []
+            for i in range(n):
+                _obs, self._rewards[i], terminated, truncated, info = venv._step_env(i, acts[i])
+                ends.append((info, terminated, truncated))
+        infos: list[dict[str, Any]] = []
+        for i, (info, terminated, truncated) in enumerate(ends):
             done = terminated or truncated
             self._dones[i] = done
             info["TimeLimit.truncated"] = truncated and not terminated
             if done:
-                info["terminal_observation"] = np.array(obs)
+                info["terminal_observation"] = venv._obs[i].copy()
                 _obs, self.reset_infos[i] = venv._reset_env(i)
             infos.append(info)
         return venv._obs.copy(), self._rewards.copy(), self._dones.copy(), infos

@@ -237,9 +237,15 @@ class MarketVectorEnv(gym.vector.VectorEnv):
                 before the first ``reset``.
         """
         acts = self._actions(actions)
+        mode = self.autoreset_mode
+        if mode is AutoresetMode.DISABLED and self._autoreset.any():  # checked before any env moves
+            i = int(np.flatnonzero(self._autoreset)[0])
+            raise ResetNeeded(
+                f"env {i} was stepped after its episode ended (autoreset disabled); "
+                "reset it with reset(options={'reset_mask': mask})"
+            )
         if self._lanes is not None:
             return self._step_batched(acts)
-        mode = self.autoreset_mode
         rewards, terms, truncs = self._rewards, self._terminations, self._truncations
         infos: list[dict[str, Any]] = []
         finals: list[tuple[int, np.ndarray, dict[str, Any]]] = []
@@ -249,11 +255,6 @@ class MarketVectorEnv(gym.vector.VectorEnv):
                 rewards[i] = 0.0
                 terms[i] = truncs[i] = False
             else:
-                if mode is AutoresetMode.DISABLED and self._autoreset[i]:
-                    raise ResetNeeded(
-                        f"env {i} was stepped after its episode ended (autoreset disabled); "
-                        "reset it with reset(options={'reset_mask': mask})"
-                    )
                 obs, rewards[i], terms[i], truncs[i], info = self._step_env(i, acts[i])
                 if mode is AutoresetMode.SAME_STEP and (terms[i] or truncs[i]):
                     finals.append((i, obs, info))
@@ -307,12 +308,6 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         mode = self.autoreset_mode
         n = self.num_envs
         ending = self._autoreset
-        if mode is AutoresetMode.DISABLED and ending.any():
-            i = int(np.flatnonzero(ending)[0])
-            raise ResetNeeded(
-                f"env {i} was stepped after its episode ended (autoreset disabled); "
-                "reset it with reset(options={'reset_mask': mask})"
-            )
         resetting = ending.copy() if mode is AutoresetMode.NEXT_STEP else np.zeros(n, dtype=np.bool_)
         stepping = ~resetting
         self.tick_batched(acts, stepping)

@@ -135,7 +135,8 @@ def test_batch_refuses_missing_markets_and_python_crowds(tiny_cfg: Config) -> No
 
 
 def transition_path(env: gym.Env) -> gym.Env:
-    """``env`` stepping through ``Simulation.step`` and its ``Transition`` (the envs' other path)."""
+    """``env`` (a ``MarketEnv``, possibly wrapped) stepping through ``Simulation.step`` and its
+    ``Transition`` (the envs' other path), the oracle of the batched step."""
     env.unwrapped._lanes = None
     return env
 

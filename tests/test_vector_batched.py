@@ -30,6 +30,7 @@ from marketenv.config import Config
 from marketenv.env import MarketEnv
 from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
 from marketenv.vector_env import MarketVectorEnv
+from tests.test_batch import transition_path
 from tests.test_readme import readme_python_blocks
 
 N = 3
@@ -52,9 +53,7 @@ def make_ours(cfg: Config, n: int = N, **kw: Any) -> MarketVectorEnv:
 
 def transition_env(cfg: Config, **kw: Any) -> MarketEnv:
     """A ``MarketEnv`` stepping through ``Simulation.step`` and its ``Transition``, not the batched kernel."""
-    env = MarketEnv(cfg, **kw)
-    env._lanes = None
-    return env
+    return transition_path(MarketEnv(cfg, **kw))
 
 
 def sync_of_market_envs(cfg: Config, n: int = N, autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP, **kw: Any) -> SyncVectorEnv:
@@ -344,3 +343,14 @@ def test_ppo_learns_on_the_sb3_adapter(tiny_cfg: Config) -> None:
     assert model.num_timesteps >= 256
     actions, _ = model.predict(venv.reset())
     assert actions.shape == (4,)
+
+
+def test_batched_vector_env_steps_the_markets_once(tiny_cfg: Config) -> None:
+    vec = make_ours(tiny_cfg)
+    vec.reset(seed=1)
+    for _ in range(3):
+        vec.step(vec.action_space.sample())
+    assert vec.batched
+    assert all(s is env.simulation for s, env in zip(vec.lanes.batch.sims, vec.envs, strict=True))
+    assert all(env._lanes.batch.sims[0] is None for env in vec.envs)  # no second state built per reset
+    assert [env.simulation.tick for env in vec.envs] == [int(t) for t in vec.lanes.batch.ticks]
