@@ -271,6 +271,15 @@ def signal_actions(obs: np.ndarray, u: np.ndarray, sig: np.ndarray, params: np.n
         )
 
 
+@nb.njit(cache=True, _nrt=False)
+def tick_major(src: np.ndarray, dst: np.ndarray) -> None:
+    """Copy agent-major uniforms ``src (n, ticks, d)`` into tick-major ``dst (ticks, n, d)``."""
+    for t in range(dst.shape[0]):
+        for i in range(dst.shape[1]):
+            for k in range(dst.shape[2]):
+                dst[t, i, k] = src[i, t, k]
+
+
 def packed(slots: dict[int, float]) -> list[float]:
     """A parameter vector of length :data:`N_PARAMS` with the given named slots set."""
     out = [0.0] * N_PARAMS

@@ -219,11 +219,13 @@ class _Draws:
             m = self._m
             size = max(self.BLOCK, ticks - left)
             n = m.n_agents
-            perms = m._order_rng.permuted(np.tile(np.arange(n, dtype=np.int64), (size, 1)), axis=1)
+            perms = np.empty((size, n), dtype=np.int64)
+            perms[:] = np.arange(n, dtype=np.int64)
+            m._order_rng.permuted(perms, axis=1, out=perms)
             z = m.fundamentals.draw(size)
             u, t = m.news.draw(size)
-            self._bufs = tuple(np.concatenate((b[k:], new)) for b, new in zip(self._bufs, (perms, z, u, t),
-                                                                              strict=True))
+            new = (perms, z, u, t)
+            self._bufs = tuple(np.concatenate((b[k:], d)) for b, d in zip(self._bufs, new, strict=True)) if left else new
             self.position[0] = k = 0
         return tuple(b[k : k + ticks] for b in self._bufs)
 

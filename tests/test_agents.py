@@ -654,3 +654,14 @@ def test_a_config_with_every_type_validates() -> None:
     cfg = dataclasses.replace(default_config(), agents=groups, simulation=SimulationConfig(ticks=10))
     cfg.validate()
     assert [s.type for s in agent_specs(cfg)] == sorted(STRATEGIES)
+
+
+def test_random_block_is_each_generators_own_stream_across_refills() -> None:
+    from agents.base import BLOCK, RandomBlock
+
+    d = 3
+    block = RandomBlock([np.random.default_rng(s) for s in (5, 6, 7)], d)
+    got = np.stack([block.next().copy() for _ in range(BLOCK + 40)])  # (ticks, agents, d), crosses a refill
+    for i, s in enumerate((5, 6, 7)):
+        expected = np.random.default_rng(s).random((BLOCK + 40, d))
+        np.testing.assert_array_equal(got[:, i, :], expected)

@@ -367,3 +367,14 @@ def test_a_pegged_order_that_would_break_a_limit_is_dropped() -> None:
     _publish(m, f0 + 20.0)
     m.end_tick()
     assert m.resting_orders(0, 0) == [] and m.free_cash(0) == m.cash[0] == 5010
+
+
+def test_acting_orders_are_one_permutation_per_tick_across_blocks() -> None:
+    m = make_market(n=10)
+    ref = np.random.default_rng()
+    ref.bit_generator.state = m._order_rng.bit_generator.state  # a copy of the market's order stream
+    ticks = m._draws.BLOCK + 7
+    for _ in range(ticks):
+        expected = ref.permutation(10)
+        assert m.agent_order().tolist() == expected.tolist()
+        m.consume_draws(1)
