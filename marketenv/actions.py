@@ -174,6 +174,21 @@ def encode_action(outcome: ActionOutcome) -> tuple[int, float, float]:
     return 0, gross, float("nan")
 
 
+def rejection_text(r: Sequence[int], reason: Callable[[int, Sequence[int]], str]) -> str:
+    """Why the market rejected an action's orders (``""`` if it did not).
+
+    Args:
+        r: The outcome columns ``O_REJ_BUY .. O_RS4`` (each side's reason code and its four values).
+        reason: Formats a side's rejection from its code and values.
+    """
+    parts = []
+    if r[0]:
+        parts.append("buy rejected: " + reason(r[0], r[1:5]))
+    if r[5]:
+        parts.append("sell rejected: " + reason(r[5], r[6:10]))
+    return "; ".join(parts)
+
+
 class OutcomeArray(Sequence[ActionOutcome]):
     """Every agent's :class:`ActionOutcome` of one tick, held as one integer array.
 
@@ -197,14 +212,10 @@ class OutcomeArray(Sequence[ActionOutcome]):
         r = self.table[i].tolist()
         if not r[L.O_ACTED]:
             return NO_OUTCOME
-        reasons = []
-        if r[L.O_REJ_BUY]:
-            reasons.append("buy rejected: " + self._reason(r[L.O_REJ_BUY], r[L.O_RB1:L.O_RB1 + 4]))
-        if r[L.O_REJ_SELL]:
-            reasons.append("sell rejected: " + self._reason(r[L.O_REJ_SELL], r[L.O_RS1:L.O_RS1 + 4]))
         return ActionOutcome(
             r[L.O_PLACED_BUY], r[L.O_PLACED_SELL], r[L.O_PRICE_BUY], r[L.O_PRICE_SELL],
-            r[L.O_STATUS_BUY], r[L.O_STATUS_SELL], "; ".join(reasons), r[L.O_MID2],
+            r[L.O_STATUS_BUY], r[L.O_STATUS_SELL], rejection_text(r[L.O_REJ_BUY:L.O_RS4 + 1], self._reason),
+            r[L.O_MID2],
         )
 
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

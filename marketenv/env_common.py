@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,10 @@ import numba as nb
 import numpy as np
 from gymnasium import spaces
 
-from marketenv.actions import ActionOutcome, OutcomeArray
+from marketenv.actions import ActionOutcome, rejection_text
 from marketenv.batch import MarketBatch
 from marketenv.config import MAX_SEED, Config, load_config
-from marketenv.engine.layout import O_REJ_BUY, O_REJ_SELL, O_STATUS_BUY, O_STATUS_SELL
+from marketenv.engine.layout import O_REJ_BUY, O_REJ_SELL, O_RS4, O_STATUS_BUY, O_STATUS_SELL
 from marketenv.errors import ConfigError
 from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
 from marketenv.market import rejection_reason
@@ -309,43 +310,89 @@ class LearnerBatch:
         mb = self.batch
         o = mb.outcomes[b, 0].tolist()
         status = STATUS_NAMES[status_code(o[O_STATUS_BUY], o[O_STATUS_SELL])]  # -1 both when it did not act
-        reason = OutcomeArray(mb.outcomes[b], rejection_reason)[0].reason if o[O_REJ_BUY] or o[O_REJ_SELL] else ""
+        reason = _reason_text(tuple(o[O_REJ_BUY:O_RS4 + 1])) if o[O_REJ_BUY] or o[O_REJ_SELL] else ""
         return agent_info(int(mb.ticks[b]), fill_fields(*mb.fills[b, 0].tolist()), status, reason,
                           mb.equity_after[b, 0], mb.obs[b, 0])
 
     def infos(self) -> dict[str, np.ndarray]:
         """Every market's learner ``info`` after the last step, one array per key (vector-env layout)."""
         mb = self.batch
-        f = mb.fills[:, 0, :]
-        bq, sq, bc, sc, fee = (f[:, j] for j in range(5))
-        q = bq + sq
-        unit = TICKS_PER_UNIT
-        o = mb.outcomes[:, 0, :]
-        status = status_code(o[:, O_STATUS_BUY], o[:, O_STATUS_SELL])
-        reasons = np.full(q.shape[0], "", dtype=object)
-        for b in np.flatnonzero(o[:, O_REJ_BUY] | o[:, O_REJ_SELL]).tolist():
-            reasons[b] = OutcomeArray(mb.outcomes[b], rejection_reason)[0].reason
-        raw = mb.obs[:, 0, :]
-        n = q.shape[0]
+        (fill_q, fill_p, buy_q, buy_p, sell_q, sell_p, fees, status, equity, cash, position,
+         rejected) = _info_columns(mb.fills, mb.outcomes, mb.equity_after, mb.obs, TICKS_PER_UNIT)
+        reasons = np.full(fill_q.shape[0], "", dtype=object)
+        rows = np.flatnonzero(rejected)
+        if rows.size:
+            keys = mb.outcomes[rows, 0, O_REJ_BUY:O_RS4 + 1].tolist()
+            for b, key in zip(rows.tolist(), keys, strict=True):
+                reasons[b] = _reason_text(tuple(key))
         return {
             "tick": mb.ticks.copy(),
-            "fill_quantity": bq - sq,
-            "fill_price": np.divide(bc + sc, unit * q, out=np.zeros(n), where=q > 0),
-            "fill_buy_quantity": bq.copy(),
-            "fill_buy_price": np.divide(bc, unit * bq, out=np.zeros(n), where=bq > 0),
-            "fill_sell_quantity": sq.copy(),
-            "fill_sell_price": np.divide(sc, unit * sq, out=np.zeros(n), where=sq > 0),
-            "fees": fee / unit,
+            "fill_quantity": fill_q,
+            "fill_price": fill_p,
+            "fill_buy_quantity": buy_q,
+            "fill_buy_price": buy_p,
+            "fill_sell_quantity": sell_q,
+            "fill_sell_price": sell_p,
+            "fees": fees,
             "order_status": _STATUS_ARRAY[status + 1],
             "reject_reason": reasons,
-            "equity": mb.equity_after[:, 0].copy(),
-            "cash": raw[:, _CASH].copy(),
-            "position": raw[:, _POS].astype(np.int64),
+            "equity": equity,
+            "cash": cash,
+            "position": position,
         }
 
     def transition(self, b: int) -> Transition:
         """Market ``b``'s whole last tick (needs ``keep_before``)."""
         return self.batch.transition(b)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reason_text(key: tuple[int, ...]) -> str:
+    """:func:`~marketenv.actions.rejection_text` of outcome columns ``O_REJ_BUY .. O_RS4``, memoized
+    (a learner exploring at its position limit repeats the same few rejections)."""
+    return rejection_text(key, rejection_reason)
+
+
+@nb.njit(cache=True)
+def _info_columns(fills, outcomes, equity, obs, unit):  # noqa: ANN001, ANN202
+    """The numeric ``info`` columns of learner 0 of each market (see :meth:`LearnerBatch.infos`).
+
+    Prices are cents over ``unit * shares`` (0 where nothing filled); the status is
+    :func:`status_code`'s; ``rejected`` marks the markets whose action was rejected.
+    """
+    n = fills.shape[0]
+    fill_q = np.empty(n, np.int64)
+    buy_q = np.empty(n, np.int64)
+    sell_q = np.empty(n, np.int64)
+    position = np.empty(n, np.int64)
+    status = np.empty(n, np.int64)
+    fill_p = np.zeros(n)
+    buy_p = np.zeros(n)
+    sell_p = np.zeros(n)
+    fees = np.empty(n)
+    eq = np.empty(n)
+    cash = np.empty(n)
+    rejected = np.empty(n, np.bool_)
+    for b in range(n):
+        bq, sq, bc, sc, fee = fills[b, 0, 0], fills[b, 0, 1], fills[b, 0, 2], fills[b, 0, 3], fills[b, 0, 4]
+        q = bq + sq
+        fill_q[b] = bq - sq
+        buy_q[b] = bq
+        sell_q[b] = sq
+        if q > 0:
+            fill_p[b] = (bc + sc) / (unit * q)
+        if bq > 0:
+            buy_p[b] = bc / (unit * bq)
+        if sq > 0:
+            sell_p[b] = sc / (unit * sq)
+        fees[b] = fee / unit
+        sb = outcomes[b, 0, O_STATUS_BUY]
+        status[b] = sb if sb != -1 else outcomes[b, 0, O_STATUS_SELL]
+        rejected[b] = outcomes[b, 0, O_REJ_BUY] != 0 or outcomes[b, 0, O_REJ_SELL] != 0
+        eq[b] = equity[b, 0]
+        cash[b] = obs[b, 0, _CASH]
+        position[b] = np.int64(obs[b, 0, _POS])
+    return fill_q, fill_p, buy_q, buy_p, sell_q, sell_p, fees, status, eq, cash, position, rejected
 
 
 @nb.njit(cache=True)
