@@ -129,6 +129,8 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         self._autoreset = np.zeros(n, dtype=np.bool_)
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._lanes = first.batch(n, bool(parallel)) if self.render_mode is None else None
+        if self._lanes is not None:  # the batch writes each step's observations, rewards and flags in place
+            self._obs, self._rewards, self._terminations = self._lanes.obs, self._lanes.rewards, self._lanes.terminated
         self._orders = np.zeros((n, 6), dtype=np.int64)
         self._env_limit = first.max_episode_steps
 
@@ -282,14 +284,11 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         envs = self.envs
         envs[0].codec.orders(acts, stepping, self._orders, lambda i: envs[i].agent_name)
         lanes.step(self._orders, stepping)
-        terms, truncs = self._terminations, self._truncations
-        np.copyto(self._rewards, lanes.rewards)
-        np.copyto(terms, lanes.terminated)
-        self._elapsed[stepping] += 1
+        terms, truncs = self._terminations, self._truncations  # the batch's own arrays (see __init__)
+        self._elapsed += stepping
         np.logical_and(~terms, self._elapsed >= self._env_limit, out=truncs)
         if self.max_episode_steps is not None:
             truncs |= self._elapsed >= self.max_episode_steps
-        np.copyto(self._obs, lanes.obs)
 
     @property
     def batched(self) -> bool:
