@@ -282,9 +282,6 @@ class LearnerBatch:
         self.obs = np.zeros((n_markets, N_FEATURES), dtype=np.float32)
         self.rewards = np.zeros(n_markets)
         self.terminated = np.zeros(n_markets, dtype=np.bool_)
-        i8, f8 = np.int64, np.float64
-        self._columns = tuple(np.zeros(n_markets, dtype=t) for t in (i8, f8, i8, f8, i8, f8, f8, i8, f8, f8, i8, np.bool_))
-        """The numeric ``info`` columns after the last step (see :func:`_learner_results`)."""
 
     def start(self, b: int, sim: Simulation, multipliers: np.ndarray | None = None) -> None:
         """Market ``b`` is ``sim`` from now on (an episode starts: the learner arrives).
@@ -306,7 +303,7 @@ class LearnerBatch:
         bb, c, is_log, mid = self._constants
         _learner_results(b.obs, self._a, bb, c, is_log, mid, self._view.mode == "scaled", b.equity_before,
                          b.equity_after, self._cash0 if self._normalize else 0.0, self.obs, self.rewards,
-                         self.terminated, b.fills, b.outcomes, TICKS_PER_UNIT, self._columns)
+                         self.terminated)
 
     def info(self, b: int) -> dict[str, Any]:
         """Market ``b``'s learner ``info`` after the last step (as :func:`step_infos`)."""
@@ -321,7 +318,7 @@ class LearnerBatch:
         """Every market's learner ``info`` after the last step, one array per key (vector-env layout)."""
         mb = self.batch
         (fill_q, fill_p, buy_q, buy_p, sell_q, sell_p, fees, status, equity, cash, position,
-         rejected) = (a.copy() for a in self._columns)
+         rejected) = _info_columns(mb.fills, mb.outcomes, mb.equity_after, mb.obs, TICKS_PER_UNIT)
         reasons = np.full(fill_q.shape[0], "", dtype=object)
         rows = np.flatnonzero(rejected)
         if rows.size:
@@ -357,41 +354,64 @@ def _reason_text(key: tuple[int, ...]) -> str:
 
 
 @nb.njit(cache=True)
-def _learner_results(raw, a, b, c, is_log, mid, scaled, before, after, divisor, obs, rewards, terminated, fills,
-                     outcomes, unit, columns):  # noqa: ANN001, ANN202
-    """Observations, rewards, bankruptcy and ``info`` columns of learner 0 of each market (one call per batch step).
+def _info_columns(fills, outcomes, equity, obs, unit):  # noqa: ANN001, ANN202
+    """The numeric ``info`` columns of learner 0 of each market (see :meth:`LearnerBatch.infos`).
+
+    Prices are cents over ``unit * shares`` (0 where nothing filled); the status is
+    :func:`status_code`'s; ``rejected`` marks the markets whose action was rejected.
+    """
+    n = fills.shape[0]
+    fill_q = np.empty(n, np.int64)
+    buy_q = np.empty(n, np.int64)
+    sell_q = np.empty(n, np.int64)
+    position = np.empty(n, np.int64)
+    status = np.empty(n, np.int64)
+    fill_p = np.zeros(n)
+    buy_p = np.zeros(n)
+    sell_p = np.zeros(n)
+    fees = np.empty(n)
+    eq = np.empty(n)
+    cash = np.empty(n)
+    rejected = np.empty(n, np.bool_)
+    for b in range(n):
+        bq, sq, bc, sc, fee = fills[b, 0, 0], fills[b, 0, 1], fills[b, 0, 2], fills[b, 0, 3], fills[b, 0, 4]
+        q = bq + sq
+        fill_q[b] = bq - sq
+        buy_q[b] = bq
+        sell_q[b] = sq
+        if q > 0:
+            fill_p[b] = (bc + sc) / (unit * q)
+        if bq > 0:
+            buy_p[b] = bc / (unit * bq)
+        if sq > 0:
+            sell_p[b] = sc / (unit * sq)
+        fees[b] = fee / unit
+        sb = outcomes[b, 0, O_STATUS_BUY]
+        status[b] = sb if sb != -1 else outcomes[b, 0, O_STATUS_SELL]
+        rejected[b] = outcomes[b, 0, O_REJ_BUY] != 0 or outcomes[b, 0, O_REJ_SELL] != 0
+        eq[b] = equity[b, 0]
+        cash[b] = obs[b, 0, _CASH]
+        position[b] = np.int64(obs[b, 0, _POS])
+    return fill_q, fill_p, buy_q, buy_p, sell_q, sell_p, fees, status, eq, cash, position, rejected
+
+
+@nb.njit(cache=True)
+def _learner_results(raw, a, b, c, is_log, mid, scaled, before, after, divisor, obs, rewards,
+                     terminated):  # noqa: ANN001, ANN202
+    """Observations, rewards and bankruptcy of learner 0 of each market (one call per batch step).
 
     ``obs`` = the scaled (:func:`~marketenv.observation.scale_rows`) or raw ``raw[:, 0]``
     as float32; ``rewards`` = ``after - before`` (divided by ``divisor`` unless it is 0);
-    ``terminated`` = ``after <= 0``. ``columns`` receives (see :meth:`LearnerBatch.infos`)
-    fill quantity, fill price, bought shares, their price, sold shares, their price, fees,
-    the :func:`status_code`, equity, cash, position, and whether the action was rejected;
-    prices are cents over ``unit * shares``, 0 where nothing filled.
+    ``terminated`` = ``after <= 0``.
     """
     rows = raw[:, 0, :]
     if scaled:
         scale_rows(rows, a, b, c, is_log, mid, CLIP, obs)
     else:
         obs[:, :] = rows
-    fill_q, fill_p, buy_q, buy_p, sell_q, sell_p, fees, status, eq, cash, position, rejected = columns
     for i in range(rows.shape[0]):
         r = after[i, 0] - before[i, 0]
         if divisor != 0.0:
             r /= divisor
         rewards[i] = r
         terminated[i] = after[i, 0] <= 0.0
-        bq, sq, bc, sc, fee = fills[i, 0, 0], fills[i, 0, 1], fills[i, 0, 2], fills[i, 0, 3], fills[i, 0, 4]
-        q = bq + sq
-        fill_q[i] = bq - sq
-        buy_q[i] = bq
-        sell_q[i] = sq
-        fill_p[i] = (bc + sc) / (unit * q) if q > 0 else 0.0
-        buy_p[i] = bc / (unit * bq) if bq > 0 else 0.0
-        sell_p[i] = sc / (unit * sq) if sq > 0 else 0.0
-        fees[i] = fee / unit
-        sb = outcomes[i, 0, O_STATUS_BUY]
-        status[i] = sb if sb != -1 else outcomes[i, 0, O_STATUS_SELL]
-        rejected[i] = outcomes[i, 0, O_REJ_BUY] != 0 or outcomes[i, 0, O_REJ_SELL] != 0
-        eq[i] = after[i, 0]
-        cash[i] = raw[i, 0, _CASH]
-        position[i] = np.int64(raw[i, 0, _POS])
