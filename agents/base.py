@@ -26,6 +26,7 @@ import numpy as np
 from agents import kernels
 from agents.kernels import N_UNIFORMS
 from marketenv.actions import ACTION_SHAPE, IOC, LIMIT, MARKET
+from marketenv.engine import pcg
 from marketenv.feature_spec import FEATURE_INDEX, N_FEATURES
 from marketenv.policy import AgentSpec, Policy
 
@@ -56,6 +57,17 @@ class RandomBlock:
         self._draws: np.ndarray | None = None  # agent-major: where each generator draws its block
         self.position = np.full(1, BLOCK, dtype=np.int64)
         """``[k]``: column ``k`` of the buffer is the next tick's (compiled callers may advance it)."""
+        self.addresses = pcg.direct_addresses(self._rngs)
+        """The generators' state pointers for :mod:`marketenv.engine.pcg` (``None``: draw with NumPy only)."""
+
+    @property
+    def buffer(self) -> np.ndarray:
+        """The current block ``(BLOCK, n_agents, d)``, as it is (used up from :attr:`position` on).
+
+        A compiled caller that draws from :attr:`addresses` once the block is used up
+        reads it without refilling: the generators then continue where the block ends.
+        """
+        return self._buf
 
     def next(self) -> np.ndarray:
         """The next tick's ``(n_agents, d)`` uniforms."""

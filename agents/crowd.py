@@ -19,6 +19,7 @@ from agents.base import AgentGroup, AgentSpec, RandomBlock
 from agents.kernels import N_UNIFORMS
 from agents.registry import make_groups
 from marketenv.actions import ACTION_SHAPE
+from marketenv.engine import pcg
 from marketenv.errors import reraise_interrupt
 
 if TYPE_CHECKING:
@@ -127,15 +128,23 @@ class Crowd:
         random numbers runs out (the kernel then reports ``NEED_*``): build it again then.
         """
         m, fe = sim.market, sim.features
-        bufs, dpos = m.draw_block(1)
-        ublock, _k, _left = self._random.window()
+        agents, order = self._random.addresses, pcg.direct_addresses([m.order_generator])
+        direct = agents is not None and order is not None
+        orders, opos, bufs, dpos = m.draw_block(1, orders=not direct)
+        if direct:  # once a block is used up, the kernel draws from the generators itself
+            ublock = self._random.buffer
+        else:
+            ublock, _k, _left = self._random.window()
+            agents = order = np.empty(0, dtype=np.int64)
         engine = m.engine_arrays()
         feats = fe.state_arrays()
         scratch = crowd_loop.scratch_for(feats[8])
-        state = (*engine[:-1], *bufs, dpos, *m.process_state(), *feats, ublock, self._random.position,
+        n = self.n_agents
+        state = (*engine[:-1], orders, *bufs, dpos, *m.process_state(), *feats, ublock, self._random.position,
                  self._kinds, self._params, self._out, external, external_actions, self._table, obs_before,
-                 equity_before, scratch, np.empty(m.n_symbols), np.empty((self.n_agents, 5), dtype=np.int64),
-                 np.empty((m.n_symbols, 2), dtype=np.int64))
+                 equity_before, scratch, np.empty(m.n_symbols), np.empty((n, 5), dtype=np.int64),
+                 np.empty((m.n_symbols, 2), dtype=np.int64), opos, agents, order,
+                 np.empty((n, ublock.shape[2])), np.empty(n, dtype=np.int64))
         return state, engine[-1]
 
     step_markets = staticmethod(crowd_loop.step_markets)

@@ -26,6 +26,7 @@ from agents.kernels import decide
 from marketenv.engine import exogenous as X
 from marketenv.engine import features as EF
 from marketenv.engine import kernels as K
+from marketenv.engine import pcg
 from marketenv.engine.layout import (
     A_POS,
     G_CASH,
@@ -234,16 +235,33 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
      fund_f, fund_s, news_c, news_f, news_i, stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets,
      cross_i, prev_mid, rows, flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity,
      obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before, scratch,
-     fair, per, price_range) = states[b]
+     fair, per, price_range, opos, agent_rngs, order_rng, u_now, perm_now) = states[b]
     n = obs.shape[0]
     if sc[S_N_FREE] < 2 * n + 2:
         return NEED_SLOTS
     j = dpos[0]
-    if j >= perms.shape[0]:
+    if j >= fund_z.shape[0]:
+        return NEED_DRAWS
+    # A used-up block of acting orders or uniforms: drawn here from the generators when
+    # their state pointers are given (marketenv.engine.pcg), else served by the caller.
+    pj = opos[0]
+    if pj >= perms.shape[0] and order_rng.shape[0] == 0:
         return NEED_DRAWS
     uj = upos[0]
-    if uj >= ublock.shape[0]:
+    if uj >= ublock.shape[0] and agent_rngs.shape[0] == 0:
         return NEED_UNIFORMS
+    if pj < perms.shape[0]:
+        perm = perms[pj]
+        opos[0] = pj + 1
+    else:
+        pcg.permutation_into(order_rng[0], perm_now)
+        perm = perm_now
+    if uj < ublock.shape[0]:
+        u = ublock[uj]
+        upos[0] = uj + 1
+    else:
+        pcg.uniforms_into(agent_rngs, u_now)
+        u = u_now
     if keep_before:
         obs_before[:, :] = obs
         equity_before[:] = equity
@@ -253,11 +271,10 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
         ext_acts[i, :] = actions[b, k, :]
     trades = trade_bufs[b]
     cap = trades.shape[0]
-    trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perms[j], fund_z[j],
+    trades = _finish(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, trades, perm, fund_z[j],
                      news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs,
-                     ublock[uj], kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True, fair)
+                     u, kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True, fair)
     dpos[0] = j + 1
-    upos[0] = uj + 1
     K.fills_into(trades, sc[S_N_TRADES], sc[S_FEE_RATE], per, price_range)
     _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
            flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,

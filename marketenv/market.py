@@ -189,7 +189,9 @@ class _Draws:
     Row ``i`` of each buffer belongs to the ``i``-th tick from now: the acting order
     (``Generator.permuted`` over rows gives the same permutations as one ``permutation``
     call per tick), the fundamentals' normals and the news draws (each tick's uniforms,
-    then its Student-t draws). Block sizes therefore never change a run.
+    then its Student-t draws). The acting orders come from their own generator and have
+    their own block and position, so a compiled caller may draw them itself once their
+    block is used up. Block sizes therefore never change a run.
     """
 
     BLOCK = 512
@@ -197,41 +199,60 @@ class _Draws:
     def __init__(self, market: Market) -> None:
         self._m = market
         n, S = market.n_agents, market.n_symbols
-        self._bufs = (np.empty((0, n), dtype=np.int64), np.empty((0, S + 2)), np.empty((0, 4 * S)),
-                      np.empty((0, S)))
+        self._orders = np.empty((0, n), dtype=np.int64)
+        self._bufs = (np.empty((0, S + 2)), np.empty((0, 4 * S)), np.empty((0, S)))
+        self.order_position = np.zeros(1, dtype=np.int64)
+        """``[k]``: row ``k`` of :attr:`orders` is the next tick's (compiled callers may advance it)."""
         self.position = np.zeros(1, dtype=np.int64)
         """``[k]``: row ``k`` of :attr:`buffers` is the next tick's (compiled callers may advance it)."""
 
     @property
+    def orders(self) -> np.ndarray:
+        """The current block of acting orders ``(ticks, n_agents)``."""
+        return self._orders
+
+    @property
     def buffers(self) -> tuple[np.ndarray, ...]:
-        """The current block: acting orders, fundamentals normals, news uniforms, news Student-t."""
+        """The current block of the processes: fundamentals normals, news uniforms, news Student-t."""
         return self._bufs
 
     def left(self) -> int:
-        """Ticks of the current block not used yet."""
+        """Ticks of the current process block not used yet."""
         return int(self._bufs[0].shape[0] - self.position[0])
 
     def peek(self, ticks: int) -> tuple[np.ndarray, ...]:
-        """The next ``ticks`` ticks' rows (drawing a new block first if fewer are left)."""
-        k = int(self.position[0])
-        left = self._bufs[0].shape[0] - k
-        if left < ticks:
-            m = self._m
+        """The next ``ticks`` ticks' rows ``(orders, *buffers)`` (drawing new blocks first where fewer are left)."""
+        self.refill(ticks)
+        k, j = int(self.position[0]), int(self.order_position[0])
+        return (self._orders[j : j + ticks], *(b[k : k + ticks] for b in self._bufs))
+
+    def refill(self, ticks: int, orders: bool = True) -> None:
+        """Draw new blocks where fewer than ``ticks`` rows are left (the acting orders only if ``orders``)."""
+        m = self._m
+        j = int(self.order_position[0])
+        left = self._orders.shape[0] - j
+        if orders and left < ticks:
             size = max(self.BLOCK, ticks - left)
             n = m.n_agents
             perms = np.empty((size, n), dtype=np.int64)
             perms[:] = np.arange(n, dtype=np.int64)
             m._order_rng.permuted(perms, axis=1, out=perms)
+            self._orders = np.concatenate((self._orders[j:], perms)) if left else perms
+            self.order_position[0] = 0
+        k = int(self.position[0])
+        left = self._bufs[0].shape[0] - k
+        if left < ticks:
+            size = max(self.BLOCK, ticks - left)
             z = m.fundamentals.draw(size)
             u, t = m.news.draw(size)
-            new = (perms, z, u, t)
+            new = (z, u, t)
             self._bufs = tuple(np.concatenate((b[k:], d)) for b, d in zip(self._bufs, new, strict=True)) if left else new
-            self.position[0] = k = 0
-        return tuple(b[k : k + ticks] for b in self._bufs)
+            self.position[0] = 0
 
     def consume(self, ticks: int) -> None:
         """Mark ``ticks`` rows as used."""
         self.position[0] += ticks
+        self.order_position[0] += ticks
 
 
 class Market:
@@ -345,16 +366,25 @@ class Market:
         """Mark ``ticks`` ticks of :meth:`process_draws` as used."""
         self._draws.consume(ticks)
 
-    def draw_block(self, ticks: int = 1) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-        """The whole current block of process draws (at least ``ticks`` rows left) and its position.
+    def draw_block(self, ticks: int = 1, orders: bool = True) -> tuple[np.ndarray, np.ndarray,
+                                                                      tuple[np.ndarray, ...], np.ndarray]:
+        """The current blocks of random draws and their positions, for compiled callers.
 
-        For compiled callers that step the block themselves: the next tick uses row
-        ``position[0]`` of each buffer, and the caller advances ``position[0]`` per tick.
-        The arrays change when a new block is drawn (``ticks`` more than are left).
+        Returns ``(acting orders, their position, (fundamentals normals, news uniforms,
+        news Student-t), its position)``, with at least ``ticks`` rows left in each (in the
+        acting orders only if ``orders``: a caller that draws them itself once their block
+        is used up, with :mod:`marketenv.engine.pcg` from :attr:`order_generator`, passes
+        ``False``). The next tick uses row ``position[0]`` of each, and the caller advances
+        the positions per tick. The arrays change when a new block is drawn.
         """
-        if self._draws.left() < ticks:
-            self._draws.peek(ticks)
-        return self._draws.buffers, self._draws.position
+        d = self._draws
+        d.refill(ticks, orders)
+        return d.orders, d.order_position, d.buffers, d.position
+
+    @property
+    def order_generator(self) -> np.random.Generator:
+        """The generator of the acting orders (one ``permutation(n_agents)`` per tick)."""
+        return self._order_rng
 
     def process_state(self) -> tuple[np.ndarray, ...]:
         """``(fundamentals scalars, fundamentals per symbol, news parameters, news floats,
