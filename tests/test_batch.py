@@ -18,6 +18,7 @@ import pytest
 import marketenv
 from marketenv.batch import MarketBatch
 from marketenv.config import Config, load_config
+from marketenv.engine import pcg
 from marketenv.engine.layout import N_TRADE
 from marketenv.env import MarketEnv
 from marketenv.errors import ConfigError, ResetNeeded
@@ -56,10 +57,16 @@ COMPILED = ["default.toml", "multi_symbol.toml", "standard.toml", "quick.toml", 
 """Every shipped config whose crowd runs compiled (tree_agents.toml has Python-only models)."""
 
 
-@pytest.mark.parametrize(("config", "parallel"), [(c, False) for c in COMPILED] + [(c, True) for c in COMPILED[:2]])
-def test_batch_equals_simulation_step(config: str, parallel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("config", "parallel", "direct"),
+    [(c, False, True) for c in COMPILED] + [(c, True, True) for c in COMPILED[:2]] + [(COMPILED[0], False, False)],
+)
+def test_batch_equals_simulation_step(config: str, parallel: bool, direct: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``direct=False``: the kernel may not draw from the generators, Python serves every used-up block."""
     cfg = load_config(CONFIGS / config)
     monkeypatch.setattr(Market, "initial_order_slots", staticmethod(lambda n: 2 * n + 4))  # the pool must grow
+    if not direct:
+        monkeypatch.setattr(pcg, "direct_addresses", lambda rngs: None)
     learner, n, steps = 0, 3, 1100
     oracle = [Simulation(cfg, seed=11 + b) for b in range(n)]
     batch = MarketBatch(n, [learner], keep_before=True, parallel=parallel)
@@ -100,6 +107,13 @@ def test_batch_equals_simulation_step(config: str, parallel: bool, monkeypatch: 
         assert np.array_equal(sims[b].equity, oracle[b].equity)
     assert sims[1].market._trades.shape[0] > 1
     assert any(s.market._pool.shape[0] > p for s, p in zip(sims, pool0, strict=True)), "the pool never grew"
+    for t in range(600):  # Python takes over: every generator goes on where the kernel left it
+        acts = random_orders(rng, n, int(oracle[0].market.reference_price(0)))
+        for b in range(n):
+            got, tr = sims[b].step({learner: acts[b]}), oracle[b].step({learner: acts[b]})
+            assert np.array_equal(got.actions, tr.actions), (t, b)
+            assert np.array_equal(got.trade_rows, tr.trade_rows), (t, b)
+            assert np.array_equal(got.next_obs, tr.next_obs, equal_nan=True), (t, b)
 
 
 def test_idle_markets_do_not_move(tiny_cfg: Config) -> None:
