@@ -251,24 +251,37 @@ def test_buffers_grow_without_changing_results() -> None:
 
 def test_an_edit_to_any_kernel_source_drops_the_cached_kernels(tmp_path: Path) -> None:
     """numba checks a cached kernel only against its own file; the engine's import guard
-    drops every dependent module's cached kernels when any kernel source changes."""
+    drops every cached kernel when a constants module or any module using numba changes."""
     from marketenv.engine import _drop_stale_kernel_caches
 
     (tmp_path / "pkg" / "__pycache__").mkdir(parents=True)
-    a, b = tmp_path / "pkg" / "a.py", tmp_path / "pkg" / "b.py"
+    (tmp_path / "other" / "__pycache__").mkdir(parents=True)
+    a, b, c = tmp_path / "pkg" / "a.py", tmp_path / "other" / "b.py", tmp_path / "pkg" / "c.py"
+    k = tmp_path / "pkg" / "k.py"
     a.write_text("X = 1\n")
-    b.write_text("from pkg.a import X\n")
-    cached_b = tmp_path / "pkg" / "__pycache__" / "b.kernel-3.py311.nbi"
+    b.write_text("import numba\nfrom pkg.a import X\n")
+    c.write_text("Y = 1\n")
+    k.write_text("import numba  # a kernel module\n")
+    cached_b = tmp_path / "other" / "__pycache__" / "b.kernel-3.py311.nbi"
     stamp = tmp_path / "pkg" / "__pycache__" / "stamp"
 
     def guard() -> None:
-        _drop_stale_kernel_caches(tmp_path, ("pkg/*.py",), stamp)
+        _drop_stale_kernel_caches(tmp_path, ("pkg", "other"), ("pkg/a.py",), stamp)
 
     guard()  # first import: no stamp yet
     cached_b.write_bytes(b"compiled against X = 1")
     guard()  # nothing changed: the cache stays
     assert cached_b.exists()
-    a.write_text("X = 2\n")  # only the callee's module changes
+    c.write_text("Y = 2\n")  # neither a named constants module nor a numba user
+    guard()
+    assert cached_b.exists()
+    a.write_text("X = 2\n")  # only the callee's module changes: the dependent in another package goes
+    guard()
+    assert not cached_b.exists()
+    cached_b.write_bytes(b"compiled against X = 2")
+    guard()
+    assert cached_b.exists()
+    k.write_text("import numba  # a kernel module, edited\n")  # any numba module counts
     guard()
     assert not cached_b.exists()
     assert stamp.read_text() != ""
