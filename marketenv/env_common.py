@@ -279,6 +279,8 @@ class LearnerBatch:
         self._a = np.ones((n_markets, N_FEATURES))
         self._constants = view.constants
         self._actions = np.zeros((n_markets, 1, 6), dtype=np.int64)
+        self.orders = self._actions.reshape(n_markets, 6)
+        """``(N, 6)`` the learners' orders of the next step, for callers that write them in place."""
         self.obs = np.zeros((n_markets, N_FEATURES), dtype=np.float32)
         self.rewards = np.zeros(n_markets)
         self.terminated = np.zeros(n_markets, dtype=np.bool_)
@@ -297,7 +299,8 @@ class LearnerBatch:
 
     def step(self, orders: np.ndarray, active: np.ndarray | None = None) -> None:
         """One tick of every market (or those ``active`` marks) with the learners' ``(N, 6)`` orders."""
-        self._actions[:, 0, :] = orders
+        if orders is not self.orders:
+            self.orders[...] = orders
         b = self.batch
         b.step(self._actions, active)
         bb, c, is_log, mid = self._constants

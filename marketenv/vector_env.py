@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numba as nb
 import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
@@ -129,9 +130,13 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         self._autoreset = np.zeros(n, dtype=np.bool_)
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._lanes = first.batch(n, bool(parallel)) if self.render_mode is None else None
-        if self._lanes is not None:  # the batch writes each step's observations, rewards and flags in place
-            self._obs, self._rewards, self._terminations = self._lanes.obs, self._lanes.rewards, self._lanes.terminated
         self._orders = np.zeros((n, 6), dtype=np.int64)
+        if self._lanes is not None:  # the batch reads the orders and writes the results in place
+            lanes = self._lanes
+            self._obs, self._rewards, self._terminations = lanes.obs, lanes.rewards, lanes.terminated
+            self._orders = lanes.orders
+        self._all = np.ones(n, dtype=np.bool_)
+        self._none = np.zeros(n, dtype=np.bool_)
         self._env_limit = first.max_episode_steps
 
     # ------------------------------------------------------------ one env
@@ -280,15 +285,12 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         lanes = self._lanes
         assert lanes is not None
         if stepping is None:
-            stepping = np.ones(self.num_envs, dtype=np.bool_)
+            stepping = self._all
         envs = self.envs
         envs[0].codec.orders(acts, stepping, self._orders, lambda i: envs[i].agent_name)
         lanes.step(self._orders, stepping)
-        terms, truncs = self._terminations, self._truncations  # the batch's own arrays (see __init__)
-        self._elapsed += stepping
-        np.logical_and(~terms, self._elapsed >= self._env_limit, out=truncs)
-        if self.max_episode_steps is not None:
-            truncs |= self._elapsed >= self.max_episode_steps
+        limit = -1 if self.max_episode_steps is None else self.max_episode_steps
+        _time_limits(stepping, self._terminations, self._elapsed, self._env_limit, limit, self._truncations)
 
     @property
     def batched(self) -> bool:
@@ -306,10 +308,8 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         assert lanes is not None
         mode = self.autoreset_mode
         n = self.num_envs
-        ending = self._autoreset
-        resetting = ending.copy() if mode is AutoresetMode.NEXT_STEP else np.zeros(n, dtype=np.bool_)
-        stepping = ~resetting
-        self.tick_batched(acts, stepping)
+        resetting = self._autoreset.copy() if mode is AutoresetMode.NEXT_STEP else self._none
+        self.tick_batched(acts, ~resetting if resetting.any() else self._all)
         rewards, terms, truncs = self._rewards, self._terminations, self._truncations
         out = lanes.infos()
         rows = np.flatnonzero(resetting).tolist()
@@ -325,8 +325,8 @@ class MarketVectorEnv(gym.vector.VectorEnv):
             rewards[resetting] = 0.0
             terms[resetting] = False
             truncs[resetting] = False
-        mask = np.ones(n, dtype=np.bool_)
-        out = {k2: v2 for key, value in out.items() for k2, v2 in ((key, value), (f"_{key}", mask.copy()))}
+        masks = iter(np.ones((len(out), n), dtype=np.bool_))  # every env has every key
+        out = {k2: v2 for key, value in out.items() for k2, v2 in ((key, value), (f"_{key}", next(masks)))}
         if mode is AutoresetMode.SAME_STEP:
             for i, obs, info in finals:
                 out = self._add_info(out, {"final_obs": obs, "final_info": info}, i)
@@ -354,3 +354,15 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         """Close every env."""
         for env in self.envs:
             env.close()
+
+
+@nb.njit(cache=True)
+def _time_limits(stepping, terminated, elapsed, env_limit, limit, truncated):  # noqa: ANN001, ANN202
+    """Count a step of each env ``stepping`` marks; ``truncated`` = at its env's step limit and
+    not terminated, or at ``limit`` (``-1``: none; like Gymnasium's ``TimeLimit``, terminated or not)."""
+    for i in range(elapsed.shape[0]):
+        if stepping[i]:
+            elapsed[i] += 1
+        e = elapsed[i]
+        truncated[i] = (not terminated[i] and e >= env_limit) or (limit >= 0 and e >= limit)
+
