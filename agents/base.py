@@ -57,8 +57,13 @@ class RandomBlock:
         self._draws: np.ndarray | None = None  # agent-major: where each generator draws its block
         self.position = np.full(1, BLOCK, dtype=np.int64)
         """``[k]``: column ``k`` of the buffer is the next tick's (compiled callers may advance it)."""
-        self.addresses = pcg.direct_addresses(self._rngs)
-        """The generators' state pointers for :mod:`marketenv.engine.pcg` (``None``: draw with NumPy only)."""
+
+    @property
+    def addresses(self) -> np.ndarray | None:
+        """The generators' state pointers for :mod:`marketenv.engine.pcg` (``None``: draw with NumPy only).
+
+        Looked up on each access (a copied block has generators of its own)."""
+        return pcg.direct_addresses(self._rngs)
 
     @property
     def buffer(self) -> np.ndarray:
