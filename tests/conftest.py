@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,15 @@ from marketenv.config import AgentGroupConfig, Config, SimulationConfig, default
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sb3_logs_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """stable-baselines3 makes a log folder for every ``learn``; keep them out of the system temp dir."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3-logs")))
+    yield
+    mp.undo()
 
 
 @pytest.fixture
