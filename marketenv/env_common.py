@@ -284,6 +284,8 @@ class LearnerBatch:
         self.obs = np.zeros((n_markets, N_FEATURES), dtype=np.float32)
         self.rewards = np.zeros(n_markets)
         self.terminated = np.zeros(n_markets, dtype=np.bool_)
+        self._info = (np.zeros((5, n_markets), dtype=np.int64), np.zeros((6, n_markets)),
+                      np.zeros(n_markets, dtype=np.bool_))
 
     def start(self, b: int, sim: Simulation, multipliers: np.ndarray | None = None) -> None:
         """Market ``b`` is ``sim`` from now on (an episode starts: the learner arrives).
@@ -320,8 +322,10 @@ class LearnerBatch:
     def infos(self) -> dict[str, np.ndarray]:
         """Every market's learner ``info`` after the last step, one array per key (vector-env layout)."""
         mb = self.batch
-        (fill_q, fill_p, buy_q, buy_p, sell_q, sell_p, fees, status, equity, cash, position,
-         rejected) = _info_columns(mb.fills, mb.outcomes, mb.equity_after, mb.obs, TICKS_PER_UNIT)
+        ints, floats, rejected = self._info
+        _info_columns(mb.fills, mb.outcomes, mb.equity_after, mb.obs, TICKS_PER_UNIT, ints, floats, rejected)
+        fill_q, buy_q, sell_q, status, position = ints.copy()  # fresh rows: the caller owns them
+        fill_p, buy_p, sell_p, fees, equity, cash = floats.copy()
         reasons = np.full(fill_q.shape[0], "", dtype=object)
         rows = np.flatnonzero(rejected)
         if rows.size:
@@ -357,45 +361,30 @@ def _reason_text(key: tuple[int, ...]) -> str:
 
 
 @nb.njit(cache=True)
-def _info_columns(fills, outcomes, equity, obs, unit):  # noqa: ANN001, ANN202
+def _info_columns(fills, outcomes, equity, obs, unit, ints, floats, rejected):  # noqa: ANN001, ANN202
     """The numeric ``info`` columns of learner 0 of each market (see :meth:`LearnerBatch.infos`).
 
-    Prices are cents over ``unit * shares`` (0 where nothing filled); the status is
-    :func:`status_code`'s; ``rejected`` marks the markets whose action was rejected.
+    ``ints`` rows: fill quantity, bought shares, sold shares, the :func:`status_code`,
+    position; ``floats`` rows: fill price, buy price, sell price, fees, equity, cash.
+    Prices are cents over ``unit * shares`` (0 where nothing filled); ``rejected`` marks
+    the markets whose action was rejected.
     """
-    n = fills.shape[0]
-    fill_q = np.empty(n, np.int64)
-    buy_q = np.empty(n, np.int64)
-    sell_q = np.empty(n, np.int64)
-    position = np.empty(n, np.int64)
-    status = np.empty(n, np.int64)
-    fill_p = np.zeros(n)
-    buy_p = np.zeros(n)
-    sell_p = np.zeros(n)
-    fees = np.empty(n)
-    eq = np.empty(n)
-    cash = np.empty(n)
-    rejected = np.empty(n, np.bool_)
-    for b in range(n):
+    for b in range(fills.shape[0]):
         bq, sq, bc, sc, fee = fills[b, 0, 0], fills[b, 0, 1], fills[b, 0, 2], fills[b, 0, 3], fills[b, 0, 4]
         q = bq + sq
-        fill_q[b] = bq - sq
-        buy_q[b] = bq
-        sell_q[b] = sq
-        if q > 0:
-            fill_p[b] = (bc + sc) / (unit * q)
-        if bq > 0:
-            buy_p[b] = bc / (unit * bq)
-        if sq > 0:
-            sell_p[b] = sc / (unit * sq)
-        fees[b] = fee / unit
         sb = outcomes[b, 0, O_STATUS_BUY]
-        status[b] = sb if sb != -1 else outcomes[b, 0, O_STATUS_SELL]
+        ints[0, b] = bq - sq
+        ints[1, b] = bq
+        ints[2, b] = sq
+        ints[3, b] = sb if sb != -1 else outcomes[b, 0, O_STATUS_SELL]
+        ints[4, b] = np.int64(obs[b, 0, _POS])
+        floats[0, b] = (bc + sc) / (unit * q) if q > 0 else 0.0
+        floats[1, b] = bc / (unit * bq) if bq > 0 else 0.0
+        floats[2, b] = sc / (unit * sq) if sq > 0 else 0.0
+        floats[3, b] = fee / unit
+        floats[4, b] = equity[b, 0]
+        floats[5, b] = obs[b, 0, _CASH]
         rejected[b] = outcomes[b, 0, O_REJ_BUY] != 0 or outcomes[b, 0, O_REJ_SELL] != 0
-        eq[b] = equity[b, 0]
-        cash[b] = obs[b, 0, _CASH]
-        position[b] = np.int64(obs[b, 0, _POS])
-    return fill_q, fill_p, buy_q, buy_p, sell_q, sell_p, fees, status, eq, cash, position, rejected
 
 
 @nb.njit(cache=True)
