@@ -348,6 +348,12 @@ class LearnerBatch:
             "position": position,
         }
 
+    def info_list(self) -> list[dict[str, Any]]:
+        """Every market's learner ``info`` after the last step, one dict per market (as :meth:`info`)."""
+        cols = self.infos()
+        keys = list(cols)
+        return [dict(zip(keys, row, strict=True)) for row in zip(*(c.tolist() for c in cols.values()), strict=True)]
+
     def transition(self, b: int) -> Transition:
         """Market ``b``'s whole last tick (needs ``keep_before``)."""
         return self.batch.transition(b)

@@ -77,7 +77,7 @@ class SB3VecEnv(VecEnv):
         if lanes is not None:  # every market's tick in one compiled call
             venv.tick_batched(acts)
             self._rewards[:] = venv._rewards
-            ends = [(lanes.info(i), bool(venv._terminations[i]), bool(venv._truncations[i])) for i in range(n)]
+            ends = list(zip(lanes.info_list(), venv._terminations.tolist(), venv._truncations.tolist(), strict=True))
         else:
             ends = []
             for i in range(n):
