@@ -27,6 +27,9 @@ from marketenv.simulation import Simulation, Transition
 
 __all__ = ["N_FILL", "MarketBatch"]
 
+_CHUNK = 4
+"""Markets a thread takes at a time with ``parallel`` (numba's default is one fixed share per thread)."""
+
 N_FILL = 5
 """Fill columns per learner: bought shares, sold shares, bought cents, sold cents, fees (cents)."""
 
@@ -128,12 +131,16 @@ class MarketBatch:
         result = self._result
         todo = self._all if active is None else active
         while True:
+            chunk = nb.set_parallel_chunksize(_CHUNK) if self.parallel else 0
             try:
                 needs, grew = self._kernel(self._states, self._trades, self.learners, actions, todo, self.keep_before,
                                            result, self.ticks, self.equity_before, self.equity_after, self.fills,
                                            self.outcomes, self.obs)
             except SystemError as exc:  # a Ctrl-C while the kernel loads: nothing ran
                 reraise_interrupt(exc)
+            finally:
+                if self.parallel:
+                    nb.set_parallel_chunksize(chunk)
             if grew:
                 for b in np.flatnonzero(result == STEP_GREW).tolist():
                     self.sims[b].market.adopt_trades(_get_item(self._trades, b))
