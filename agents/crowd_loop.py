@@ -33,6 +33,7 @@ from marketenv.engine.layout import (
     N_OUTCOME,
     NEED_DRAWS,
     NEED_SLOTS,
+    NEED_SYNC,
     NEED_UNIFORMS,
     O_STATUS_BUY,
     O_STATUS_SELL,
@@ -236,6 +237,8 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
      cross_i, prev_mid, rows, flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity,
      obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before, scratch,
      fair, per, price_range, opos, agent_rngs, order_rng, u_now, perm_now) = states[b]
+    if sc[S_TICK] != ticks[b]:  # stepped from Python since: blocks and buffers may be new arrays
+        return NEED_SYNC
     n = obs.shape[0]
     if sc[S_N_FREE] < 2 * n + 2:
         return NEED_SLOTS

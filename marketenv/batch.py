@@ -20,7 +20,7 @@ import numba as nb
 import numpy as np
 from numba.typed import List
 
-from marketenv.engine.layout import N_OUTCOME, NEED_SLOTS, STEP_GREW, STEP_IDLE
+from marketenv.engine.layout import N_OUTCOME, NEED_SLOTS, NEED_SYNC, STEP_GREW, STEP_IDLE
 from marketenv.errors import ConfigError, ResetNeeded, reraise_interrupt
 from marketenv.feature_spec import N_FEATURES
 from marketenv.simulation import Simulation, Transition
@@ -156,6 +156,8 @@ class MarketBatch:
         assert sim is not None
         if need == NEED_SLOTS:
             sim.market.reserve_orders(2 * sim.n_agents + 2)
+        elif need == NEED_SYNC:
+            self.ticks[b] = sim.tick
         self._put(b)  # building the state draws the used-up blocks (NEED_DRAWS, NEED_UNIFORMS)
 
     def refresh(self, b: int) -> Simulation:

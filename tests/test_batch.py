@@ -210,3 +210,27 @@ def test_market_env_render_and_transitions_on_the_batched_path(tiny_cfg: Config)
     tr = env.last_transition
     assert tr is env.last_transition  # built once per step
     assert tr.tick == env.simulation.tick - 1
+
+
+def test_a_market_stepped_from_python_between_batch_steps_is_picked_up_again() -> None:
+    """Python may step a batch's simulation itself (drawing new blocks, growing buffers);
+    the next batch step must go on from there, as one simulation stepped throughout."""
+    cfg = load_config(CONFIGS / "default.toml")
+    learner = 0
+    oracle, sim = Simulation(cfg, seed=4), Simulation(cfg, seed=4)
+    batch = MarketBatch(1, [learner])
+    batch.set(0, sim)
+    rng = np.random.default_rng(8)
+    for phase in range(6):  # batch, Python, batch, ...: 300 ticks each, across the 512-tick blocks
+        for t in range(300):
+            act = random_orders(rng, 1, int(oracle.market.reference_price(0)))[0]
+            tr = oracle.step({learner: act})
+            if phase % 2 == 0:
+                batch.step(act.reshape(1, 1, 6))
+                assert batch.equity_after[0, 0] == tr.equity_after[learner], (phase, t)
+                assert np.array_equal(batch.outcomes[0, 0], tr.outcomes.table[learner]), (phase, t)
+            else:
+                got = sim.step({learner: act})
+                assert np.array_equal(got.trade_rows, tr.trade_rows), (phase, t)
+    assert sim.market.total_trades == oracle.market.total_trades
+    assert np.array_equal(sim.obs, oracle.obs, equal_nan=True)

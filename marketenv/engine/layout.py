@@ -72,7 +72,8 @@ N_OUTCOME = 18
 ) = range(8)
 
 # Per-market results of the batched env step (agents.crowd_loop.step_markets).
-STEP_RAN, STEP_GREW, STEP_IDLE, NEED_SLOTS, NEED_DRAWS, NEED_UNIFORMS = range(6)
+STEP_RAN, STEP_GREW, STEP_IDLE, NEED_SLOTS, NEED_DRAWS, NEED_UNIFORMS, NEED_SYNC = range(7)
 """It ran; it ran and its trade buffer was reallocated; it was not asked to run; it could
-not run for want of free order slots, of process draws, of agents' uniforms (``NEED_*`` is
-every code from ``NEED_SLOTS`` on: the caller serves the market and asks again)."""
+not run for want of free order slots, of process draws, of agents' uniforms, or because
+it was stepped elsewhere since (its arrays may have been replaced). ``NEED_*`` is every
+code from ``NEED_SLOTS`` on: the caller serves the market and asks again."""
