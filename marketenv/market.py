@@ -216,10 +216,6 @@ class _Draws:
         """The current block of the processes: fundamentals normals, news uniforms, news Student-t."""
         return self._bufs
 
-    def left(self) -> int:
-        """Ticks of the current process block not used yet."""
-        return int(self._bufs[0].shape[0] - self.position[0])
-
     def peek(self, ticks: int) -> tuple[np.ndarray, ...]:
         """The next ``ticks`` ticks' rows ``(orders, *buffers)`` (drawing new blocks first where fewer are left)."""
         self.refill(ticks)
