@@ -199,28 +199,29 @@ def step_markets(states, trade_bufs, learners, actions, active, keep_before, res
     Returns:
         ``(markets that need a service, markets whose trade buffer grew)``.
     """
-    needs = 0
-    grew = 0
     for b in range(len(states)):
-        r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before, eq_after,
-                      fills, outcomes, obs_rows)
-        result[b] = r
-        needs += r >= NEED_SLOTS
-        grew += r == STEP_GREW
-    return needs, grew
+        result[b] = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before,
+                              eq_after, fills, outcomes, obs_rows)
+    return _counts(result)
 
 
 @nb.njit(cache=True, parallel=True)
 def step_markets_parallel(states, trade_bufs, learners, actions, active, keep_before, result, ticks, eq_before,
                           eq_after, fills, outcomes, obs_rows):  # noqa: ANN001, ANN201
     """:func:`step_markets` with the markets spread over numba's threads (the same results)."""
-    needs = 0
-    grew = 0
     for p in nb.prange(len(states)):
         b = np.int64(p)  # prange's index is unsigned
-        r = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before, eq_after,
-                      fills, outcomes, obs_rows)
-        result[b] = r
+        result[b] = _step_one(b, states, trade_bufs, learners, actions, active, keep_before, ticks, eq_before,
+                              eq_after, fills, outcomes, obs_rows)
+    return _counts(result)
+
+
+@nb.njit(cache=True)
+def _counts(result):  # noqa: ANN001, ANN202
+    """``(markets that need a service, markets whose trade buffer grew)`` of a step's results."""
+    needs = 0
+    grew = 0
+    for r in result:
         needs += r >= NEED_SLOTS
         grew += r == STEP_GREW
     return needs, grew
