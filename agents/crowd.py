@@ -142,8 +142,7 @@ class Crowd:
         n = self.n_agents
         state = (*engine[:-1], orders, *bufs, dpos, *m.process_state(), *feats, ublock, self._random.position,
                  self._kinds, self._params, self._out, external, external_actions, self._table, obs_before,
-                 equity_before, scratch, np.empty(m.n_symbols), np.empty((n, 5), dtype=np.int64),
-                 np.empty((m.n_symbols, 2), dtype=np.int64), opos, agents, order,
+                 equity_before, scratch, np.empty(m.n_symbols), opos, agents, order,
                  np.empty((n, ublock.shape[2])), np.empty(n, dtype=np.int64))
         return state, engine[-1]
 

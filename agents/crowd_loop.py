@@ -237,7 +237,7 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
      fund_f, fund_s, news_c, news_f, news_i, stats, flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets,
      cross_i, prev_mid, rows, flat, agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity,
      obs, ublock, upos, kinds, params, acts, ext_mask, ext_acts, out, obs_before, equity_before, scratch,
-     fair, per, price_range, opos, agent_rngs, order_rng, u_now, perm_now) = states[b]
+     fair, opos, agent_rngs, order_rng, u_now, perm_now) = states[b]
     if sc[S_TICK] != ticks[b]:  # stepped from Python since: blocks and buffers may be new arrays
         return NEED_SYNC
     n = obs.shape[0]
@@ -279,7 +279,7 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
                      news_u[j], news_t[j], fund_f, fund_s, news_c, news_f, news_i, stats, flags, obs,
                      u, kinds, params, acts, ext_mask, ext_acts, out, agent_symbols, True, fair)
     dpos[0] = j + 1
-    K.fills_into(trades, sc[S_N_TRADES], sc[S_FEE_RATE], per, price_range)
+    K.agent_fills_into(trades, sc[S_N_TRADES], sc[S_FEE_RATE], learners, fills[b])
     _begin(pool, anchor, levels, n_levels, sym, acct, agent, free, sc, fund_s, news_f, news_i, stats,
            flags, ind_f, ind_i, ind_buf, ind_val, hist, hist_n, rets, cross_i, prev_mid, rows, flat,
            agent_symbols, limits, safe_cash, init_eq, risk, risk_i, pos, cash, equity, obs, scratch)
@@ -287,7 +287,6 @@ def _step_one(b, states, trade_bufs, learners, actions, active, keep_before, tic
     for k in range(learners.shape[0]):
         i = learners[k]
         eq_after[b, k] = equity[i]
-        fills[b, k, :] = per[i, :]
         outcomes[b, k, :] = out[i, :]
         obs_rows[b, k, :] = obs[i, :]
     if trades.shape[0] != cap:

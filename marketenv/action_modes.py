@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba as nb
 import numpy as np
 from gymnasium import spaces
 
@@ -100,10 +101,10 @@ class ActionCodec:
         Raises:
             InvalidActionError: A translated row's action is not in the space (as :meth:`order`).
         """
-        if (self.mode == "discrete" and actions.ndim == 1 and actions.dtype.kind in "iu" and actions.size
-                and actions.min() >= 0 and actions.max() <= 2):
-            np.take(self._table, actions, axis=0, out=out)  # every row valid: one gather
-            return
+        if (self.mode == "discrete" and actions.ndim == 1 and actions.dtype.kind in "iu"
+                and actions.shape[0] == out.shape[0] and _gather_rows(actions.astype(np.int64, copy=False),
+                                                                     self._table, out)):
+            return  # every row valid: one gather
         for i in np.flatnonzero(rows).tolist():
             out[i] = self.order(actions[i], who(i)).reshape(6)
 
@@ -177,3 +178,16 @@ class ActionCodec:
         shown = action.tolist() if isinstance(action, np.ndarray) else action
         space = str(self.space).replace("\n", " ")
         return InvalidActionError(f"{who}: action {shown!r} {problem} (action space {space})")
+
+
+@nb.njit(cache=True)
+def _gather_rows(index: np.ndarray, table: np.ndarray, out: np.ndarray) -> bool:
+    """``out[i] = table[index[i]]`` for every row if every index is a row of ``table``;
+    ``False`` (``out`` untouched) otherwise."""
+    n = table.shape[0]
+    for i in range(index.shape[0]):
+        if index[i] < 0 or index[i] >= n:
+            return False
+    for i in range(index.shape[0]):
+        out[i, :] = table[index[i]]
+    return True

@@ -285,6 +285,8 @@ class LearnerBatch:
         self.terminated = np.zeros(n_markets, dtype=np.bool_)
         self._info = (np.zeros((5, n_markets), dtype=np.int64), np.zeros((6, n_markets)),
                       np.zeros(n_markets, dtype=np.bool_))
+        self._no_reasons = np.full(n_markets, "", dtype=object)
+        self._all_true = np.ones((0, n_markets), dtype=np.bool_)
 
     def start(self, b: int, sim: Simulation, multipliers: np.ndarray | None = None) -> None:
         """Market ``b`` is ``sim`` from now on (an episode starts: the learner arrives).
@@ -318,20 +320,25 @@ class LearnerBatch:
         return agent_info(int(mb.ticks[b]), fill_fields(*mb.fills[b, 0].tolist()), status, reason,
                           mb.equity_after[b, 0], mb.obs[b, 0])
 
-    def infos(self) -> dict[str, np.ndarray]:
-        """Every market's learner ``info`` after the last step, one array per key (vector-env layout)."""
+    def infos(self, masks: bool = False) -> dict[str, np.ndarray]:
+        """Every market's learner ``info`` after the last step, one array per key.
+
+        Args:
+            masks: Also give each key ``k`` its all-true ``"_k"`` mask, after it (the
+                vector-env layout, as Gymnasium's ``_add_info`` builds it).
+        """
         mb = self.batch
         ints, floats, rejected = self._info
         _info_columns(mb.fills, mb.outcomes, mb.equity_after, mb.obs, TICKS_PER_UNIT, ints, floats, rejected)
         fill_q, buy_q, sell_q, status, position = ints.copy()  # fresh rows: the caller owns them
         fill_p, buy_p, sell_p, fees, equity, cash = floats.copy()
-        reasons = np.full(fill_q.shape[0], "", dtype=object)
-        rows = np.flatnonzero(rejected)
-        if rows.size:
+        reasons = self._no_reasons.copy()
+        if rejected.any():
+            rows = np.flatnonzero(rejected)
             keys = mb.outcomes[rows, 0, O_REJ_BUY:O_RS4 + 1].tolist()
             for b, key in zip(rows.tolist(), keys, strict=True):
                 reasons[b] = _reason_text(tuple(key))
-        return {
+        cols = {
             "tick": mb.ticks.copy(),
             "fill_quantity": fill_q,
             "fill_price": fill_p,
@@ -346,6 +353,12 @@ class LearnerBatch:
             "cash": cash,
             "position": position,
         }
+        if not masks:
+            return cols
+        if self._all_true.shape[0] != len(cols):
+            self._all_true = np.ones((len(cols), fill_q.shape[0]), dtype=np.bool_)
+        ones = iter(self._all_true.copy())  # fresh rows: the caller owns them
+        return {k: v for key, col in cols.items() for k, v in ((key, col), (f"_{key}", next(ones)))}
 
     def info_list(self) -> list[dict[str, Any]]:
         """Every market's learner ``info`` after the last step, one dict per market (as :meth:`info`)."""

@@ -307,12 +307,15 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         lanes = self._lanes
         assert lanes is not None
         mode = self.autoreset_mode
-        n = self.num_envs
-        resetting = self._autoreset.copy() if mode is AutoresetMode.NEXT_STEP else self._none
-        self.tick_batched(acts, ~resetting if resetting.any() else self._all)
+        resetting = self._none
+        if mode is AutoresetMode.NEXT_STEP and self._autoreset.any():
+            resetting = self._autoreset.copy()
+        self.tick_batched(acts, ~resetting if resetting is not self._none else self._all)
         rewards, terms, truncs = self._rewards, self._terminations, self._truncations
-        out = lanes.infos()
-        rows = np.flatnonzero(resetting).tolist()
+        out = lanes.infos(masks=True)  # every env has every key
+        rows: list[int] = []
+        if resetting is not self._none:
+            rows = np.flatnonzero(resetting).tolist()
         if mode is AutoresetMode.SAME_STEP:
             ended = np.flatnonzero(terms | truncs).tolist()
             finals = [(i, lanes.obs[i].copy(), lanes.info(i)) for i in ended]
@@ -321,12 +324,10 @@ class MarketVectorEnv(gym.vector.VectorEnv):
             info = self._reset_env(i)[1]
             for key, value in info.items():
                 out[key][i] = value
-        if resetting.any():
+        if resetting is not self._none:
             rewards[resetting] = 0.0
             terms[resetting] = False
             truncs[resetting] = False
-        masks = iter(np.ones((len(out), n), dtype=np.bool_))  # every env has every key
-        out = {k2: v2 for key, value in out.items() for k2, v2 in ((key, value), (f"_{key}", next(masks)))}
         if mode is AutoresetMode.SAME_STEP:
             for i, obs, info in finals:
                 out = self._add_info(out, {"final_obs": obs, "final_info": info}, i)

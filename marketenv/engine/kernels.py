@@ -804,6 +804,27 @@ def fills_into(trades: np.ndarray, n_trades: int, fee_rate: int, per: np.ndarray
             rng[y, 1] = p
 
 
+@_leaf
+def agent_fills_into(trades: np.ndarray, n_trades: int, fee_rate: int, agents: np.ndarray, out: np.ndarray) -> None:
+    """The :func:`fills` rows of ``agents`` only: ``out[k]`` = agent ``agents[k]``'s row of ``per``."""
+    out[:, :] = 0
+    for i in range(n_trades):
+        q = trades[i, T_QTY]
+        cents = trades[i, T_PRICE] * q
+        fee = cents * fee_rate // _FEE_DIV
+        b = trades[i, T_BUYER]
+        s = trades[i, T_SELLER]
+        for k in range(agents.shape[0]):
+            if agents[k] == b:
+                out[k, 0] += q
+                out[k, 2] += cents
+                out[k, 4] += fee
+            if agents[k] == s:
+                out[k, 1] += q
+                out[k, 3] += cents
+                out[k, 4] += fee
+
+
 @nb.njit(cache=True, inline="always")
 def vwap_of(cents: int, qty: int) -> float:
     """``(cents / 100) / qty`` in currency units, NaN when ``qty`` is 0 (the fill-price rule)."""
