@@ -152,3 +152,35 @@ def test_env_infos_use_the_same_fill_fields(name: str) -> None:
                 assert info[key] == (pytest.approx(c / q / 100) if q else 0.0)
             checked += bool(bq + sq)
     assert checked > 0
+
+
+def test_agent_fills_match_a_trade_by_trade_sum() -> None:
+    """The batch kernel's learner-only fills: each listed agent's row, self-trades included."""
+    from marketenv.engine import kernels as K
+    from marketenv.engine.layout import N_TRADE, T_BUYER, T_PRICE, T_QTY, T_SELLER
+
+    rng = np.random.default_rng(7)
+    n_rows, used, fee_rate = 40, 31, 2_500  # fee_rate: parts per million of the notional
+    trades = np.zeros((n_rows, N_TRADE), dtype=np.int64)
+    trades[:, T_QTY] = rng.integers(1, 500, n_rows)
+    trades[:, T_PRICE] = rng.integers(9_000, 11_000, n_rows)
+    trades[:, T_BUYER] = rng.integers(0, 6, n_rows)
+    trades[:, T_SELLER] = rng.integers(0, 6, n_rows)
+    trades[3, T_SELLER] = trades[3, T_BUYER]  # a self-trade counts on both sides
+    agents = np.array([4, 0, 2, 5, 9])  # 9 never trades
+    out = np.full((agents.size, 5), -1, dtype=np.int64)
+    K.agent_fills_into(trades, used, fee_rate, agents, out)
+    for k, a in enumerate(agents.tolist()):
+        want = [0, 0, 0, 0, 0]
+        for row in trades[:used].tolist():
+            cents = row[T_PRICE] * row[T_QTY]
+            fee = cents * fee_rate // 1_000_000
+            if row[T_BUYER] == a:
+                want[0] += row[T_QTY]
+                want[2] += cents
+                want[4] += fee
+            if row[T_SELLER] == a:
+                want[1] += row[T_QTY]
+                want[3] += cents
+                want[4] += fee
+        assert out[k].tolist() == want, a

@@ -258,6 +258,20 @@ def test_other_bad_arguments_are_one_line(tiny_cfg: Config) -> None:
         vec.reset(seed=[1, 2])
 
 
+@pytest.mark.parametrize("bad", [3, -1])
+def test_an_out_of_range_discrete_action_in_a_batch_is_refused_by_env(tiny_cfg: Config, bad: int) -> None:
+    vec = make_ours(tiny_cfg)
+    vec.reset(seed=0)
+    before = vec.lanes.batch.ticks.copy()
+    for dtype in (np.int64, np.int32):
+        with pytest.raises(InvalidActionError, match=repr(bad)) as err:
+            vec.step(np.array([1, bad, 2], dtype=dtype))
+        assert "\n" not in str(err.value)
+    assert (vec.lanes.batch.ticks == before).all()  # refused before any market moved
+    vec.step(np.array([1, 0, 2], dtype=np.uint8))  # any integer dtype of valid actions
+    assert (vec.lanes.batch.ticks == before + 1).all()
+
+
 def test_gymnasium_episode_statistics_agree(broke_cfg: Config) -> None:
     from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
