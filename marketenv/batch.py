@@ -14,7 +14,10 @@ use of a simulation from Python call :meth:`MarketBatch.refresh` (its ``obs``,
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
+from typing import Literal
 
 import numba as nb
 import numpy as np
@@ -25,13 +28,55 @@ from marketenv.errors import ConfigError, ResetNeeded, reraise_interrupt
 from marketenv.feature_spec import N_FEATURES
 from marketenv.simulation import Simulation, Transition
 
-__all__ = ["N_FILL", "MarketBatch"]
+__all__ = ["N_FILL", "MarketBatch", "Parallel", "check_parallel"]
+
+Parallel = bool | Literal["auto"]
+"""How a batch runs its markets: ``False`` one after another, ``True`` on numba's threads,
+``"auto"`` whichever of the two is faster at the time (see :class:`MarketBatch`)."""
 
 _CHUNK = 4
 """Markets a thread takes at a time with ``parallel`` (numba's default is one fixed share per thread)."""
 
+_PROBES = 3
+"""Timed steps of each kernel in a comparison of ``parallel="auto"``."""
+
+_KEEP = 500
+"""Steps ``parallel="auto"`` keeps its choice before it compares the kernels again."""
+
+_threads_pid: int | None = None
+"""The process that started numba's threads through a batch (GNU OpenMP is not fork-safe)."""
+
 N_FILL = 5
 """Fill columns per learner: bought shares, sold shares, bought cents, sold cents, fees (cents)."""
+
+
+def check_parallel(parallel: object) -> Parallel:
+    """``parallel`` if it is ``True``, ``False`` or ``"auto"``.
+
+    Raises:
+        ConfigError: It is anything else.
+    """
+    if isinstance(parallel, bool | np.bool_):
+        return bool(parallel)
+    if isinstance(parallel, str) and parallel == "auto":
+        return "auto"
+    raise ConfigError(f"parallel must be True, False or 'auto' (got {parallel!r}); pass parallel='auto'")
+
+
+def threads_usable(n_markets: int) -> bool:
+    """Whether spreading ``n_markets`` over numba's threads can pay here and now.
+
+    No when numba has one thread or this process may use one core, when there are fewer
+    than two chunks of markets per thread, or in a process forked from one whose batch
+    started the threads (GNU OpenMP would abort it).
+    """
+    threads = nb.get_num_threads()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    forked = _threads_pid is not None and _threads_pid != os.getpid()
+    return min(threads, cores) >= 2 and n_markets >= 2 * _CHUNK * threads and not forked
 
 
 
@@ -43,9 +88,12 @@ class MarketBatch:
         learners: The agent ids whose actions the caller gives (the same in every market).
         keep_before: Keep every agent's observations and equities before each tick, so
             that :meth:`transition` can rebuild the whole tick afterwards.
-        parallel: Spread the markets over numba's threads (``NUMBA_NUM_THREADS``, by
-            default one per core). Results are the same either way; it pays when the
-            cores are otherwise idle, and costs when other processes keep them busy.
+        parallel: ``True`` spreads the markets over numba's threads (``NUMBA_NUM_THREADS``,
+            by default one per core), ``False`` runs them one after another. Results are
+            the same either way: threads pay when the cores are otherwise idle, and cost
+            when other processes keep them busy. ``"auto"`` times three steps of each
+            every ~500 steps and runs the faster; it stays serial where threads cannot
+            pay (see :func:`threads_usable`).
 
     Attributes:
         equity_before: ``(N, k)`` each learner's equity before the last step (currency units).
@@ -60,20 +108,25 @@ class MarketBatch:
     """
 
     def __init__(self, n_markets: int, learners: Sequence[int], keep_before: bool = False,
-                 parallel: bool = False) -> None:
+                 parallel: Parallel = False) -> None:
         if n_markets < 1:
             raise ConfigError(f"n_markets must be >= 1 (got {n_markets})")
         self.n_markets = n = int(n_markets)
         self.learners = np.asarray(learners, dtype=np.int64)
         k = self.learners.shape[0]
         self.keep_before = bool(keep_before)
-        self.parallel = bool(parallel)
+        self.parallel = check_parallel(parallel)
+        self.threaded = parallel is True
+        """Whether the next step runs on numba's threads (``"auto"`` changes it as it goes)."""
+        self._auto = parallel == "auto" and threads_usable(n)
+        self._left = 0  # "auto": steps before the next comparison (< 0: timed steps left in one)
+        self._times = [np.inf, np.inf]  # "auto": best serial and threaded step of the comparison
         self.sims: list[Simulation | None] = [None] * n
         self._missing = n
         self._states: List | None = None
         self._trades: List | None = None
         self._ext: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None] = [None] * n
-        self._kernel = None
+        self._kernels: tuple | None = None
         self._result = np.zeros(n, dtype=np.int64)
         self._all = np.ones(n, dtype=np.bool_)
         self.equity_before = np.zeros((n, k))
@@ -112,7 +165,7 @@ class MarketBatch:
         if self._states is None:
             self._states = _filled_list(state, self.n_markets)
             self._trades = _filled_list(trades, self.n_markets)
-            self._kernel = sim.crowd.step_markets_parallel if self.parallel else sim.crowd.step_markets
+            self._kernels = (sim.crowd.step_markets, sim.crowd.step_markets_parallel)
         _set_item(self._states, b, state)
         _set_item(self._trades, b, trades)
 
@@ -130,17 +183,16 @@ class MarketBatch:
             raise ResetNeeded(f"{self._missing} of {self.n_markets} markets have no simulation yet; set them all")
         result = self._result
         todo = self._all if active is None else active
+        threaded, timed = self._choose() if self._auto else (self.threaded, False)
         while True:
-            chunk = nb.set_parallel_chunksize(_CHUNK) if self.parallel else 0
-            try:
-                needs, grew = self._kernel(self._states, self._trades, self.learners, actions, todo, self.keep_before,
-                                           result, self.ticks, self.equity_before, self.equity_after, self.fills,
-                                           self.outcomes, self.obs)
-            except SystemError as exc:  # a Ctrl-C while the kernel loads: nothing ran
-                reraise_interrupt(exc)
-            finally:
-                if self.parallel:
-                    nb.set_parallel_chunksize(chunk)
+            t0 = time.perf_counter()
+            needs, grew = self._run(threaded, actions, todo)
+            if timed:  # the first call of a step that a comparison times
+                timed = False
+                self._times[threaded] = min(self._times[threaded], time.perf_counter() - t0)
+                if self._left == 0:
+                    self.threaded = self._times[1] < self._times[0]
+                    self._left = _KEEP
             if grew:
                 for b in np.flatnonzero(result == STEP_GREW).tolist():
                     self.sims[b].market.adopt_trades(_get_item(self._trades, b))
@@ -149,6 +201,45 @@ class MarketBatch:
             todo = result > STEP_IDLE
             for b in np.flatnonzero(todo).tolist():
                 self._service(b, int(result[b]))
+
+    def _run(self, threaded: bool, actions: np.ndarray, todo: np.ndarray) -> tuple[int, int]:
+        """One call of the serial or the threaded kernel."""
+        global _threads_pid
+        assert self._kernels is not None
+        chunk = 0
+        if threaded:
+            chunk = nb.set_parallel_chunksize(_CHUNK)
+            if _threads_pid is None:
+                _threads_pid = os.getpid()
+        try:
+            return self._kernels[threaded](self._states, self._trades, self.learners, actions, todo, self.keep_before,
+                                           self._result, self.ticks, self.equity_before, self.equity_after,
+                                           self.fills, self.outcomes, self.obs)
+        except SystemError as exc:  # a Ctrl-C while the kernel loads: nothing ran
+            reraise_interrupt(exc)
+            raise  # unreachable: reraise_interrupt always raises
+        finally:
+            if threaded:
+                nb.set_parallel_chunksize(chunk)
+
+    def _choose(self) -> tuple[bool, bool]:
+        """``parallel="auto"``: ``(threaded, timed)`` for the next step.
+
+        A comparison times ``_PROBES`` steps of the serial kernel, then as many of the
+        threaded one; the faster (by its best step) then runs for ``_KEEP`` steps, and so
+        on. Steps of one kind in a row, so that the threads are awake for their best step.
+        """
+        if self._left == 0:
+            if not threads_usable(self.n_markets):  # forked, or cores taken away
+                self._auto = self.threaded = False
+                return False, False
+            self._left = -2 * _PROBES  # negative: comparing
+            self._times = [np.inf, np.inf]
+        if self._left < 0:
+            self._left += 1
+            return self._left > -_PROBES, True
+        self._left -= 1
+        return self.threaded, False
 
     def _service(self, b: int, need: int) -> None:
         """Give market ``b`` what it needs to run its next tick, and rebuild its state."""

@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from marketenv.action_modes import ActionCodec
+from marketenv.batch import Parallel
 from marketenv.config import Config
 from marketenv.env_common import (
     STATUS_NAMES,
@@ -326,7 +327,7 @@ class MarketEnv(gym.Env):
         self._sim = None
         self._done = True
 
-    def batch(self, n_markets: int, parallel: bool = False) -> LearnerBatch | None:
+    def batch(self, n_markets: int, parallel: Parallel = False) -> LearnerBatch | None:
         """A :class:`~marketenv.env_common.LearnerBatch` of ``n_markets`` markets of this env's learner.
 
         ``None`` when the config's crowd cannot run in compiled code (Python-only

@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium import spaces
 
 from marketenv.actions import ActionOutcome, rejection_text
-from marketenv.batch import MarketBatch
+from marketenv.batch import MarketBatch, Parallel
 from marketenv.config import MAX_SEED, Config, load_config
 from marketenv.engine.layout import O_REJ_BUY, O_REJ_SELL, O_RS4, O_STATUS_BUY, O_STATUS_SELL
 from marketenv.errors import ConfigError
@@ -261,7 +261,8 @@ class LearnerBatch:
         normalize_reward: Divide rewards by the learner's initial cash.
         keep_before: Keep what :meth:`transition` needs (costs a copy of every agent's
             observations per step).
-        parallel: Spread the markets over numba's threads (see :class:`MarketBatch`).
+        parallel: ``True``, ``False`` or ``"auto"``: whether the markets run on numba's
+            threads (see :class:`~marketenv.batch.MarketBatch`).
 
     Attributes:
         obs: ``(N, F)`` float32 each learner's observation after the last step.
@@ -270,7 +271,7 @@ class LearnerBatch:
     """
 
     def __init__(self, n_markets: int, agent: int, view: LearnerView, normalize_reward: bool,
-                 keep_before: bool = False, parallel: bool = False) -> None:
+                 keep_before: bool = False, parallel: Parallel = False) -> None:
         self.batch = MarketBatch(n_markets, [agent], keep_before, parallel)
         self._view = view
         self._cash0 = float(view.initial_cash[0])

@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from marketenv.batch import Parallel, check_parallel
 from marketenv.env import MarketEnv, resolve_config
 from marketenv.env_common import LearnerBatch
 from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
@@ -73,16 +74,20 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         autoreset_mode: An :class:`~gymnasium.vector.AutoresetMode` or its value.
         copy: Return a copy of the observation batch (else the internal array, which
             the next ``step`` overwrites).
-        parallel: Run the markets' ticks on numba's threads (``NUMBA_NUM_THREADS``,
-            one per core by default). The results are identical; it is about 1.9x faster
-            on two idle cores, and slower when other processes keep the cores busy, so it
-            is off by default.
+        parallel: Where the markets' ticks run: ``True`` on numba's threads
+            (``NUMBA_NUM_THREADS``, one per core by default), ``False`` one after another,
+            ``"auto"`` (default) whichever is faster at the time: it times three steps of
+            each every ~500 steps. Threads are about 1.9x faster on two idle cores and
+            slower when other processes keep the cores busy. ``"auto"`` stays serial with
+            one usable core or thread, fewer than 8 markets per thread, or in a process
+            forked from one whose markets ran on threads. The results are identical
+            either way.
         **env_kwargs: Keyword arguments of :class:`~marketenv.env.MarketEnv` (same for
             every env; ``config`` is loaded once).
 
     Raises:
-        ConfigError: ``num_envs``, ``max_episode_steps`` or ``autoreset_mode`` is invalid,
-            or the config is.
+        ConfigError: ``num_envs``, ``max_episode_steps``, ``autoreset_mode`` or
+            ``parallel`` is invalid, or the config is.
     """
 
     def __init__(
@@ -91,10 +96,11 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         max_episode_steps: int | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         copy: bool = True,
-        parallel: bool = False,
+        parallel: Parallel = "auto",
         **env_kwargs: Any,
     ) -> None:
         n = check_num_envs(num_envs)
+        parallel = check_parallel(parallel)
         if max_episode_steps is not None and (
             isinstance(max_episode_steps, bool)
             or not isinstance(max_episode_steps, int | np.integer)
@@ -129,7 +135,7 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         self._truncations = np.zeros(n, dtype=np.bool_)
         self._autoreset = np.zeros(n, dtype=np.bool_)
         self._elapsed = np.zeros(n, dtype=np.int64)
-        self._lanes = first.batch(n, bool(parallel)) if self.render_mode is None else None
+        self._lanes = first.batch(n, parallel) if self.render_mode is None else None
         self._orders = np.zeros((n, 6), dtype=np.int64)
         if self._lanes is not None:  # the batch reads the orders and writes the results in place
             lanes = self._lanes

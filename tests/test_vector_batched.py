@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -26,6 +28,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import batch_space
 
 import marketenv
+from marketenv import batch as batch_mod
 from marketenv.config import Config
 from marketenv.env import MarketEnv
 from marketenv.errors import ConfigError, InvalidActionError, ResetNeeded
@@ -119,6 +122,41 @@ def test_parallel_markets_equal_sync_vector_env(broke_cfg: Config) -> None:
     kw = {"max_episode_steps": 25, "order_size": 100}
     flags = run_side_by_side(make_ours(broke_cfg, 4, parallel=True, **kw), sync_of_market_envs(broke_cfg, 4, **kw), 120)
     assert flags[:, 0].any() and flags[:, 1].any()
+
+
+def test_auto_switching_kernels_equals_sync_vector_env(broke_cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``parallel="auto"`` taking turns between the kernels every few steps changes nothing."""
+    monkeypatch.setattr(batch_mod, "threads_usable", lambda n: True)
+    monkeypatch.setattr(batch_mod, "_KEEP", 3)
+    kw = {"max_episode_steps": 25, "order_size": 100}
+    ours = make_ours(broke_cfg, 4, parallel="auto", **kw)
+    batch = ours.lanes.batch
+    kinds: list[bool] = []
+    choose = batch._choose
+    monkeypatch.setattr(batch, "_choose", lambda: (r := choose(), kinds.append(r[0]))[0])
+    flags = run_side_by_side(ours, sync_of_market_envs(broke_cfg, 4, **kw), 90)
+    assert flags[:, 0].any() and flags[:, 1].any()
+    for c in range(0, 81, 9):  # each cycle: three timed steps of each kernel, then three of the faster
+        assert kinds[c:c + 6] == [False] * 3 + [True] * 3, c
+        assert len(set(kinds[c + 6:c + 9])) == 1, c
+
+
+def test_auto_stays_serial_where_threads_cannot_pay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_mod.nb, "get_num_threads", lambda: 2)
+    assert batch_mod.threads_usable(16) is (len(os.sched_getaffinity(0)) >= 2)
+    assert not batch_mod.threads_usable(15)  # under two chunks of markets per thread
+    monkeypatch.setattr(batch_mod.nb, "get_num_threads", lambda: 1)
+    assert not batch_mod.threads_usable(1_000)
+    monkeypatch.setattr(batch_mod.nb, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(batch_mod, "_threads_pid", os.getpid() + 1)  # a child of a process with threads
+    assert not batch_mod.threads_usable(1_000)
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None, "Auto"])
+def test_bad_parallel_is_one_line(tiny_cfg: Config, bad: object) -> None:
+    with pytest.raises(ConfigError, match=f"parallel must be True, False or 'auto' \\(got {re.escape(repr(bad))}\\)") as err:
+        make_ours(tiny_cfg, parallel=bad)
+    assert "\n" not in str(err.value)
 
 
 def test_equals_sync_vector_env_across_terminations(broke_cfg: Config) -> None:
