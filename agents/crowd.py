@@ -146,6 +146,12 @@ class Crowd:
                  np.empty((n, ublock.shape[2])), np.empty(n, dtype=np.int64))
         return state, engine[-1]
 
+    def refill_draws(self, sim: Simulation) -> None:
+        """Draw ``sim``'s used-up blocks of process draws as :meth:`market_state` does (a
+        state whose arrays :meth:`~marketenv.market.Market.draw_arrays` still shows stays valid)."""
+        direct = self._random.direct and pcg.steppable([sim.market.order_generator])
+        sim.market.draw_block(1, orders=not direct)
+
     step_markets = staticmethod(crowd_loop.step_markets)
     """The batched step kernel (:func:`agents.crowd_loop.step_markets`)."""
 

@@ -5,7 +5,10 @@ Every figure is the best of ``--repeat`` runs, the rows taking turns within each
 (the machine is shared: the best run is the least disturbed, and turns spread the load
 over the rows alike)::
 
-    .venv/bin/python bench/bench_vector.py [--num-envs 64] [--steps 1024] [--repeat 3] [--config FILE]
+    .venv/bin/python bench/bench_vector.py [--num-envs 64] [--steps 1024] [--repeat 3] [--config FILE] [--busy K]
+
+``--busy K`` keeps ``K`` other processes spinning on the CPU for the whole run (the case
+where threads cost: ``parallel="auto"`` should then run serial).
 
 A timed run is at least 512 vector steps by default, so every market refills its 512-tick
 blocks of random numbers inside it (in a shorter run that cost can fall outside the clock).
@@ -13,9 +16,11 @@ blocks of random numbers inside it (in a shorter run that cost can fall outside 
 Rows (random discrete actions drawn in advance from a seeded generator; resets and
 warm-up outside the clock):
 
-* ``gym.make_vec (MarketVectorEnv)``: ``gym.make_vec("marketenv/Market-v0", num_envs=N)``
-  (every market's tick in one compiled call);
-* ``gym.make_vec(parallel=True)``: the same on numba's threads (one per core);
+* ``gym.make_vec (default: parallel="auto")``: ``gym.make_vec("marketenv/Market-v0",
+  num_envs=N)`` (every market's tick in one compiled call; serial or on numba's threads,
+  whichever its comparisons find faster);
+* ``gym.make_vec(parallel=True)`` / ``(parallel=False)``: the same always on numba's
+  threads (one per core) / always serial;
 * ``SB3VecEnv(make_vec)``: the first under stable-baselines3's ``VecEnv`` API;
 * ``SyncVectorEnv of N MarketEnv``: Gymnasium's loop over N unwrapped ``MarketEnv`` s;
 * ``... (Transition path)``: the same with each env stepping through
@@ -30,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -42,6 +49,9 @@ from marketenv.config import Config, load_config
 from marketenv.env import MarketEnv
 from marketenv.simulation import Simulation
 
+AUTO_THREADED: list[bool] = []
+"""Whether each timed run of the default ``make_vec`` ended on numba's threads."""
+
 
 def bench_vector(vec: gym.vector.VectorEnv, steps: int, seed: int = 0) -> tuple[int, float]:
     """Env-steps of a Gymnasium vector env with random actions."""
@@ -53,6 +63,9 @@ def bench_vector(vec: gym.vector.VectorEnv, steps: int, seed: int = 0) -> tuple[
     for a in actions:
         step(a)
     elapsed = time.perf_counter() - t0
+    lanes = getattr(vec, "lanes", None)
+    if lanes is not None and lanes.batch.parallel == "auto":
+        AUTO_THREADED.append(lanes.batch.threaded)
     vec.close()
     return steps * vec.num_envs, elapsed
 
@@ -104,15 +117,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=1024, help="vector steps per timed run")
     p.add_argument("--repeat", type=int, default=3, help="rounds; each row's best is reported")
     p.add_argument("--config", default=None, help="a config TOML (default: the built-in 50 agents)")
+    p.add_argument("--busy", type=int, default=0, help="other processes kept spinning during the run")
     args = p.parse_args(argv)
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        return _run(args)
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
+
+
+def _run(args: argparse.Namespace) -> int:
     n, steps = args.num_envs, args.steps
     # Long enough that no episode ends inside a timed run (env and time limit alike).
     cfg = load_config(args.config).with_overrides(ticks=max(n * steps + 1, 10_000))
     rows: list[tuple[str, Callable[[], tuple[int, float]]]] = [
-        ("gym.make_vec (MarketVectorEnv)", lambda: bench_vector(gym.make_vec(marketenv.ENV_ID, num_envs=n, config=cfg), steps)),
+        ('gym.make_vec (default: "auto")', lambda: bench_vector(gym.make_vec(marketenv.ENV_ID, num_envs=n, config=cfg), steps)),
         (
             "gym.make_vec(parallel=True)",
             lambda: bench_vector(gym.make_vec(marketenv.ENV_ID, num_envs=n, config=cfg, parallel=True), steps),
+        ),
+        (
+            "gym.make_vec(parallel=False)",
+            lambda: bench_vector(gym.make_vec(marketenv.ENV_ID, num_envs=n, config=cfg, parallel=False), steps),
         ),
         ("SB3VecEnv(make_vec)", lambda: bench_sb3(cfg, n, steps)),
         (
@@ -128,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     print(
         f"config: {args.config or 'default'} ({cfg.n_agents} agents); num_envs={n}, {steps} vector steps "
-        f"({n * steps:,} env-steps) per run, best of {args.repeat}"
+        f"({n * steps:,} env-steps) per run, best of {args.repeat}; {args.busy} busy processes beside it"
     )
     best = [0.0] * len(rows)
     for _ in range(args.repeat):
@@ -138,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  {'row':<36} {'env-steps/s':>12} {'vs one env':>11}")
     for (label, _fn), rate in zip(rows, best, strict=True):
         print(f"  {label:<36} {rate:>12,.0f} {rate / base:>10.2f}x")
+    print(f'  "auto" ended on threads in {sum(AUTO_THREADED)} of its {len(AUTO_THREADED)} runs')
     return 0
 
 

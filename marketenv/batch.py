@@ -23,7 +23,14 @@ import numba as nb
 import numpy as np
 from numba.typed import List
 
-from marketenv.engine.layout import N_OUTCOME, NEED_SLOTS, NEED_SYNC, STEP_GREW, STEP_IDLE
+from marketenv.engine.layout import (
+    N_OUTCOME,
+    NEED_DRAWS,
+    NEED_SLOTS,
+    NEED_SYNC,
+    STEP_GREW,
+    STEP_IDLE,
+)
 from marketenv.errors import ConfigError, ResetNeeded, reraise_interrupt
 from marketenv.feature_spec import N_FEATURES
 from marketenv.simulation import Simulation, Transition
@@ -249,6 +256,11 @@ class MarketBatch:
             sim.market.reserve_orders(2 * sim.n_agents + 2)
         elif need == NEED_SYNC:
             self.ticks[b] = sim.tick
+        elif need == NEED_DRAWS:  # new blocks drawn into the same arrays leave the state valid
+            held = sim.market.draw_arrays()
+            sim.crowd.refill_draws(sim)
+            if all(a is h for a, h in zip(sim.market.draw_arrays(), held, strict=True)):
+                return
         self._put(b)  # building the state draws the used-up blocks (NEED_DRAWS, NEED_UNIFORMS)
 
     def refresh(self, b: int) -> Simulation:

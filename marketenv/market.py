@@ -223,14 +223,20 @@ class _Draws:
         return (self._orders[j : j + ticks], *(b[k : k + ticks] for b in self._bufs))
 
     def refill(self, ticks: int, orders: bool = True) -> None:
-        """Draw new blocks where fewer than ``ticks`` rows are left (the acting orders only if ``orders``)."""
+        """Draw new blocks where fewer than ``ticks`` rows are left (the acting orders only if ``orders``).
+
+        A used-up block of the same size is drawn into the same arrays, so that a compiled
+        caller holding them need not rebuild its state (views a caller took of the old
+        rows, with :meth:`peek`, then show the new ones).
+        """
         m = self._m
         j = int(self.order_position[0])
         left = self._orders.shape[0] - j
         if orders and left < ticks:
             size = max(self.BLOCK, ticks - left)
             n = m.n_agents
-            perms = np.empty((size, n), dtype=np.int64)
+            same = left == 0 and size == self._orders.shape[0]
+            perms = self._orders if same else np.empty((size, n), dtype=np.int64)
             perms[:] = np.arange(n, dtype=np.int64)
             m._order_rng.permuted(perms, axis=1, out=perms)
             self._orders = np.concatenate((self._orders[j:], perms)) if left else perms
@@ -242,7 +248,11 @@ class _Draws:
             z = m.fundamentals.draw(size)
             u, t = m.news.draw(size)
             new = (z, u, t)
-            self._bufs = tuple(np.concatenate((b[k:], d)) for b, d in zip(self._bufs, new, strict=True)) if left else new
+            if left == 0 and size == self._bufs[0].shape[0]:
+                for b, d in zip(self._bufs, new, strict=True):
+                    b[...] = d
+            else:
+                self._bufs = tuple(np.concatenate((b[k:], d)) for b, d in zip(self._bufs, new, strict=True)) if left else new
             self.position[0] = 0
 
     def consume(self, ticks: int) -> None:
@@ -376,6 +386,12 @@ class Market:
         d = self._draws
         d.refill(ticks, orders)
         return d.orders, d.order_position, d.buffers, d.position
+
+    def draw_arrays(self) -> tuple[np.ndarray, ...]:
+        """The arrays of the current blocks (acting orders, then the processes'), as they
+        are: a compiled caller compares them to see whether :meth:`draw_block` replaced any."""
+        d = self._draws
+        return (d.orders, *d.buffers)
 
     @property
     def order_generator(self) -> np.random.Generator:

@@ -378,3 +378,28 @@ def test_acting_orders_are_one_permutation_per_tick_across_blocks() -> None:
         expected = ref.permutation(10)
         assert m.agent_order().tolist() == expected.tolist()
         m.consume_draws(1)
+
+
+def test_used_up_draw_blocks_refill_in_place_with_the_same_stream() -> None:
+    """A used-up block of the same size is drawn into the same arrays (a compiled state
+    holding them stays valid), and the numbers are those of one long block."""
+    one, blocks = make_market(n=6), make_market(n=6)  # same seed: same streams
+    size = blocks._draws.BLOCK
+    whole = [a.copy() for a in one.process_draws(3 * size)]
+    got = []
+    held = None
+    for k in range(3):
+        orders, opos, bufs, dpos = blocks.draw_block(1)
+        arrays = blocks.draw_arrays()
+        if held is not None:
+            assert all(a is h for a, h in zip(arrays, held, strict=True)), k
+        held = arrays
+        assert opos[0] == dpos[0] == 0
+        got.append([a.copy() for a in (orders, *bufs)])
+        opos[0] = dpos[0] = size  # a compiled caller used the whole block
+    for col, want in enumerate(whole):
+        assert np.array_equal(np.concatenate([g[col] for g in got]), want), col
+    partly = make_market(n=6)  # a block too short for the ticks asked is replaced by a longer one
+    before = partly.draw_arrays()
+    partly.process_draws(size + 1)
+    assert all(a is not b for a, b in zip(partly.draw_arrays(), before, strict=True))

@@ -169,12 +169,15 @@ def _reproduces_numpy() -> bool:
     return bool(same and mine.bit_generator.state == ref.bit_generator.state)
 
 
-def direct_addresses(rngs: Sequence[np.random.Generator]) -> np.ndarray | None:
-    """The state pointers of ``rngs`` as int64, or ``None`` if they cannot be stepped directly.
+def steppable(rngs: Sequence[np.random.Generator]) -> bool:
+    """Whether the kernels can step ``rngs`` directly: every one is PCG64 and the kernels
+    reproduce this NumPy's streams."""
+    return all(type(r.bit_generator) is np.random.PCG64 for r in rngs) and _reproduces_numpy()
 
-    ``None`` when a generator is not PCG64 or when the kernels do not reproduce this
-    NumPy's streams (then draw with NumPy).
-    """
-    if not all(type(r.bit_generator) is np.random.PCG64 for r in rngs) or not _reproduces_numpy():
+
+def direct_addresses(rngs: Sequence[np.random.Generator]) -> np.ndarray | None:
+    """The state pointers of ``rngs`` as int64, or ``None`` if they cannot be stepped
+    directly (see :func:`steppable`; then draw with NumPy)."""
+    if not steppable(rngs):
         return None
     return np.array([address(r) for r in rngs], dtype=np.int64)
