@@ -247,6 +247,12 @@ def reset_info(sim: Simulation, agent: int) -> dict[str, Any]:
     return agent_info(sim.tick, dict(NO_FILL_INFO), "none", "", sim.equity[agent], sim.obs[agent])
 
 
+_INFO_KEYS = tuple(agent_info(0, dict(NO_FILL_INFO), "none", "", 0.0, np.zeros(N_FEATURES)))
+"""The keys of a learner's ``info`` (:func:`agent_info`), in its order."""
+
+_MASKED_KEYS = tuple(k for key in _INFO_KEYS for k in (key, f"_{key}"))
+"""The same, each followed by its vector-env mask ``_key``."""
+
 _STATUS_ARRAY = np.array([STATUS_NAMES[i] for i in range(-1, max(STATUS_NAMES) + 1)], dtype=object)
 """``order_status`` names by status + 1."""
 
@@ -287,7 +293,7 @@ class LearnerBatch:
         self._info = (np.zeros((5, n_markets), dtype=np.int64), np.zeros((6, n_markets)),
                       np.zeros(n_markets, dtype=np.bool_))
         self._no_reasons = np.full(n_markets, "", dtype=object)
-        self._all_true = np.ones((0, n_markets), dtype=np.bool_)
+        self._all_true = np.ones((len(_INFO_KEYS), n_markets), dtype=np.bool_)
 
     def start(self, b: int, sim: Simulation, multipliers: np.ndarray | None = None) -> None:
         """Market ``b`` is ``sim`` from now on (an episode starts: the learner arrives).
@@ -339,27 +345,14 @@ class LearnerBatch:
             keys = mb.outcomes[rows, 0, O_REJ_BUY:O_RS4 + 1].tolist()
             for b, key in zip(rows.tolist(), keys, strict=True):
                 reasons[b] = _reason_text(tuple(key))
-        cols = {
-            "tick": mb.ticks.copy(),
-            "fill_quantity": fill_q,
-            "fill_price": fill_p,
-            "fill_buy_quantity": buy_q,
-            "fill_buy_price": buy_p,
-            "fill_sell_quantity": sell_q,
-            "fill_sell_price": sell_p,
-            "fees": fees,
-            "order_status": _STATUS_ARRAY[status + 1],
-            "reject_reason": reasons,
-            "equity": equity,
-            "cash": cash,
-            "position": position,
-        }
+        cols = [mb.ticks.copy(), fill_q, fill_p, buy_q, buy_p, sell_q, sell_p, fees, _STATUS_ARRAY[status + 1],
+                reasons, equity, cash, position]
         if not masks:
-            return cols
-        if self._all_true.shape[0] != len(cols):
-            self._all_true = np.ones((len(cols), fill_q.shape[0]), dtype=np.bool_)
-        ones = iter(self._all_true.copy())  # fresh rows: the caller owns them
-        return {k: v for key, col in cols.items() for k, v in ((key, col), (f"_{key}", next(ones)))}
+            return dict(zip(_INFO_KEYS, cols, strict=True))
+        both: list[np.ndarray] = [*cols, *cols]
+        both[0::2] = cols
+        both[1::2] = self._all_true.copy()  # fresh rows: the caller owns them
+        return dict(zip(_MASKED_KEYS, both, strict=True))
 
     def info_list(self) -> list[dict[str, Any]]:
         """Every market's learner ``info`` after the last step, one dict per market (as :meth:`info`)."""
