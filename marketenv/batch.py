@@ -48,7 +48,10 @@ _PROBES = 3
 """Timed steps of each kernel in a comparison of ``parallel="auto"``."""
 
 _KEEP = 500
-"""Steps ``parallel="auto"`` keeps its choice before it compares the kernels again."""
+"""Steps ``parallel="auto"`` keeps a new choice before it compares the kernels again."""
+
+_KEEP_MAX = 8_000
+"""The most steps it keeps a choice (the interval doubles each time a comparison confirms it)."""
 
 _threads_pid: int | None = None
 """The process that started numba's threads through a batch (GNU OpenMP is not fork-safe)."""
@@ -99,8 +102,9 @@ class MarketBatch:
             by default one per core), ``False`` runs them one after another. Results are
             the same either way: threads pay when the cores are otherwise idle, and cost
             when other processes keep them busy. ``"auto"`` times three steps of each
-            every ~500 steps and runs the faster; it stays serial where threads cannot
-            pay (see :func:`threads_usable`).
+            after 500 steps, then less and less often while the choice holds (at most
+            every 8,000), and runs the faster; it stays serial where threads cannot pay
+            (see :func:`threads_usable`).
 
     Attributes:
         equity_before: ``(N, k)`` each learner's equity before the last step (currency units).
@@ -128,6 +132,7 @@ class MarketBatch:
         self._auto = parallel == "auto" and threads_usable(n)
         self._left = 0  # "auto": steps before the next comparison (< 0: timed steps left in one)
         self._times = [np.inf, np.inf]  # "auto": best serial and threaded step of the comparison
+        self._keep = 0  # "auto": steps the current choice is kept (0: none made yet)
         self.sims: list[Simulation | None] = [None] * n
         self._missing = n
         self._states: List | None = None
@@ -198,8 +203,11 @@ class MarketBatch:
                 timed = False
                 self._times[threaded] = min(self._times[threaded], time.perf_counter() - t0)
                 if self._left == 0:
-                    self.threaded = self._times[1] < self._times[0]
-                    self._left = _KEEP
+                    choice = bool(self._times[1] < self._times[0])
+                    confirmed = self._keep > 0 and choice == self.threaded
+                    self._keep = min(2 * self._keep, _KEEP_MAX) if confirmed else _KEEP
+                    self.threaded = choice
+                    self._left = self._keep
             if grew:
                 for b in np.flatnonzero(result == STEP_GREW).tolist():
                     self.sims[b].market.adopt_trades(_get_item(self._trades, b))
@@ -233,7 +241,8 @@ class MarketBatch:
         """``parallel="auto"``: ``(threaded, timed)`` for the next step.
 
         A comparison times ``_PROBES`` steps of the serial kernel, then as many of the
-        threaded one; the faster (by its best step) then runs for ``_KEEP`` steps, and so
+        threaded one; the faster (by its best step) then runs for ``_KEEP`` steps, twice
+        as many each time a comparison confirms the choice (up to ``_KEEP_MAX``), and so
         on. Steps of one kind in a row, so that the threads are awake for their best step.
         """
         if self._left == 0:

@@ -128,6 +128,7 @@ def test_auto_switching_kernels_equals_sync_vector_env(broke_cfg: Config, monkey
     """``parallel="auto"`` taking turns between the kernels every few steps changes nothing."""
     monkeypatch.setattr(batch_mod, "threads_usable", lambda n: True)
     monkeypatch.setattr(batch_mod, "_KEEP", 3)
+    monkeypatch.setattr(batch_mod, "_KEEP_MAX", 3)
     kw = {"max_episode_steps": 25, "order_size": 100}
     ours = make_ours(broke_cfg, 4, parallel="auto", **kw)
     batch = ours.lanes.batch
@@ -139,6 +140,29 @@ def test_auto_switching_kernels_equals_sync_vector_env(broke_cfg: Config, monkey
     for c in range(0, 81, 9):  # each cycle: three timed steps of each kernel, then three of the faster
         assert kinds[c:c + 6] == [False] * 3 + [True] * 3, c
         assert len(set(kinds[c + 6:c + 9])) == 1, c
+
+
+def test_auto_compares_less_often_while_its_choice_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_mod, "threads_usable", lambda n: True)
+    monkeypatch.setattr(batch_mod, "_KEEP", 4)
+    monkeypatch.setattr(batch_mod, "_KEEP_MAX", 16)
+    batch = batch_mod.MarketBatch(2, [0], parallel="auto")
+    cost = {False: 1.0, True: 2.0}  # seconds a step takes: the serial kernel always wins
+    now = [0.0]
+    monkeypatch.setattr(batch_mod.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(batch, "_missing", 0)  # no markets: the kernels are stood in for
+    kinds: list[bool] = []
+
+    def run(threaded: bool, actions: np.ndarray, todo: np.ndarray) -> tuple[int, int]:
+        kinds.append(threaded)
+        now[0] += cost[threaded]
+        return 0, 0  # nothing to serve, no buffer grew
+
+    monkeypatch.setattr(batch, "_run", run)
+    for _ in range(6 + 4 + 6 + 8 + 6 + 16 + 6 + 16):
+        batch.step(np.zeros((2, 1, 6), dtype=np.int64))
+    compare = [False] * 3 + [True] * 3
+    assert kinds == compare + [False] * 4 + compare + [False] * 8 + compare + [False] * 16 + compare + [False] * 16
 
 
 def test_auto_stays_serial_where_threads_cannot_pay(monkeypatch: pytest.MonkeyPatch) -> None:
