@@ -66,11 +66,6 @@ class RandomBlock:
         return pcg.direct_addresses(self._rngs)
 
     @property
-    def direct(self) -> bool:
-        """Whether :attr:`addresses` is not ``None`` (without looking the pointers up)."""
-        return pcg.steppable(self._rngs)
-
-    @property
     def buffer(self) -> np.ndarray:
         """The current block ``(BLOCK, n_agents, d)``, as it is (used up from :attr:`position` on).
 

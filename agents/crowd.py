@@ -119,13 +119,15 @@ class Crowd:
     def market_state(
         self, sim: Simulation, external: np.ndarray, external_actions: np.ndarray, obs_before: np.ndarray,
         equity_before: np.ndarray,
-    ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-        """``(state, trade buffer)`` of ``sim`` for :func:`agents.crowd_loop.step_markets`.
+    ) -> tuple[tuple[np.ndarray, ...], np.ndarray, bool]:
+        """``(state, trade buffer, direct)`` of ``sim`` for :func:`agents.crowd_loop.step_markets`.
 
         The state holds ``sim``'s arrays themselves (the kernel advances them) plus the
         caller's ``external`` mask, ``external_actions`` and ``obs_before`` /
         ``equity_before`` buffers. It stays valid until the pool grows or a block of
-        random numbers runs out (the kernel then reports ``NEED_*``): build it again then.
+        random numbers runs out (the kernel then reports ``NEED_*``): build it again then,
+        or for used-up process draws call :meth:`refill_draws` with ``direct`` (whether the
+        kernel draws uniforms and acting orders from the generators itself).
         """
         m, fe = sim.market, sim.features
         agents, order = self._random.addresses, pcg.direct_addresses([m.order_generator])
@@ -144,12 +146,12 @@ class Crowd:
                  self._kinds, self._params, self._out, external, external_actions, self._table, obs_before,
                  equity_before, scratch, np.empty(m.n_symbols), opos, agents, order,
                  np.empty((n, ublock.shape[2])), np.empty(n, dtype=np.int64))
-        return state, engine[-1]
+        return state, engine[-1], direct
 
-    def refill_draws(self, sim: Simulation) -> None:
-        """Draw ``sim``'s used-up blocks of process draws as :meth:`market_state` does (a
-        state whose arrays :meth:`~marketenv.market.Market.draw_arrays` still shows stays valid)."""
-        direct = self._random.direct and pcg.steppable([sim.market.order_generator])
+    @staticmethod
+    def refill_draws(sim: Simulation, direct: bool) -> None:
+        """Draw ``sim``'s used-up blocks as :meth:`market_state` did with ``direct`` (a state
+        whose arrays :meth:`~marketenv.market.Market.draw_arrays` still shows stays valid)."""
         sim.market.draw_block(1, orders=not direct)
 
     step_markets = staticmethod(crowd_loop.step_markets)

@@ -138,6 +138,7 @@ class MarketBatch:
         self._states: List | None = None
         self._trades: List | None = None
         self._ext: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None] = [None] * n
+        self._direct = [False] * n  # whether market b's kernel draws uniforms and acting orders itself
         self._kernels: tuple | None = None
         self._result = np.zeros(n, dtype=np.int64)
         self._all = np.ones(n, dtype=np.bool_)
@@ -173,7 +174,7 @@ class MarketBatch:
         sim = self.sims[b]
         assert sim is not None
         mask, acts, obs_before, eq_before = self._ext[b]
-        state, trades = sim.crowd.market_state(sim, mask, acts, obs_before, eq_before)
+        state, trades, self._direct[b] = sim.crowd.market_state(sim, mask, acts, obs_before, eq_before)
         if self._states is None:
             self._states = _filled_list(state, self.n_markets)
             self._trades = _filled_list(trades, self.n_markets)
@@ -196,6 +197,7 @@ class MarketBatch:
         result = self._result
         todo = self._all if active is None else active
         threaded, timed = self._choose() if self._auto else (self.threaded, False)
+        served: dict[tuple[int, int], int] = {}
         while True:
             t0 = time.perf_counter()
             needs, grew = self._run(threaded, actions, todo)
@@ -215,7 +217,11 @@ class MarketBatch:
                 return
             todo = result > STEP_IDLE
             for b in np.flatnonzero(todo).tolist():
-                self._service(b, int(result[b]))
+                need = int(result[b])
+                times = served[b, need] = served.get((b, need), 0) + 1
+                if times > 2:  # served, then rebuilt, and still short
+                    raise RuntimeError(f"market {b} still reports need {need} after its state was rebuilt (a bug)")
+                self._service(b, need, rebuild=times > 1)
 
     def _run(self, threaded: bool, actions: np.ndarray, todo: np.ndarray) -> tuple[int, int]:
         """One call of the serial or the threaded kernel."""
@@ -257,8 +263,9 @@ class MarketBatch:
         self._left -= 1
         return self.threaded, False
 
-    def _service(self, b: int, need: int) -> None:
-        """Give market ``b`` what it needs to run its next tick, and rebuild its state."""
+    def _service(self, b: int, need: int, rebuild: bool = False) -> None:
+        """Give market ``b`` what it needs to run its next tick, and rebuild its state
+        (unless new draws went into the same arrays and not ``rebuild``)."""
         sim = self.sims[b]
         assert sim is not None
         if need == NEED_SLOTS:
@@ -267,8 +274,8 @@ class MarketBatch:
             self.ticks[b] = sim.tick
         elif need == NEED_DRAWS:  # new blocks drawn into the same arrays leave the state valid
             held = sim.market.draw_arrays()
-            sim.crowd.refill_draws(sim)
-            if all(a is h for a, h in zip(sim.market.draw_arrays(), held, strict=True)):
+            sim.crowd.refill_draws(sim, self._direct[b])
+            if not rebuild and all(a is h for a, h in zip(sim.market.draw_arrays(), held, strict=True)):
                 return
         self._put(b)  # building the state draws the used-up blocks (NEED_DRAWS, NEED_UNIFORMS)
 

@@ -19,7 +19,7 @@ import marketenv
 from marketenv.batch import MarketBatch
 from marketenv.config import Config, load_config
 from marketenv.engine import pcg
-from marketenv.engine.layout import N_TRADE
+from marketenv.engine.layout import N_TRADE, NEED_SLOTS, S_N_FREE
 from marketenv.env import MarketEnv
 from marketenv.errors import ConfigError, ResetNeeded
 from marketenv.market import Market
@@ -234,3 +234,14 @@ def test_a_market_stepped_from_python_between_batch_steps_is_picked_up_again() -
                 assert np.array_equal(got.trade_rows, tr.trade_rows), (phase, t)
     assert sim.market.total_trades == oracle.market.total_trades
     assert np.array_equal(sim.obs, oracle.obs, equal_nan=True)
+
+
+def test_a_market_whose_need_is_never_met_raises_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = MarketBatch(1, [0])
+    batch.set(0, Simulation(load_config(CONFIGS / "quick.toml"), seed=1))
+    served: list[tuple[int, bool]] = []
+    monkeypatch.setattr(batch, "_service", lambda b, need, rebuild=False: served.append((need, rebuild)))
+    batch.sims[0].market._sc[S_N_FREE] = 0  # no free order slot, and serving gives none
+    with pytest.raises(RuntimeError, match=f"still reports need {NEED_SLOTS} after its state was rebuilt"):
+        batch.step(np.zeros((1, 1, 6), dtype=np.int64))
+    assert served == [(NEED_SLOTS, False), (NEED_SLOTS, True)]
