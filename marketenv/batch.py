@@ -14,6 +14,8 @@ use of a simulation from Python call :meth:`MarketBatch.refresh` (its ``obs``,
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import time
 from collections.abc import Sequence
@@ -73,11 +75,29 @@ def check_parallel(parallel: object) -> Parallel:
     raise ConfigError(f"parallel must be True, False or 'auto' (got {parallel!r}); pass parallel='auto'")
 
 
+@functools.cache
+def _safe_thread_pool() -> bool:
+    """Whether numba will run ``parallel`` kernels on TBB or OpenMP. Its fallback, the
+    workqueue layer, aborts the process when two Python threads launch kernels at once."""
+    layer = nb.config.THREADING_LAYER
+    if layer == "workqueue":
+        return False
+    pools = ("tbbpool",) if layer in ("safe", "forksafe", "tbb") else ("tbbpool", "omppool")
+    for pool in pools:
+        try:
+            importlib.import_module(f"numba.np.ufunc.{pool}")
+        except ImportError:  # e.g. no libtbb
+            continue
+        return True
+    return False
+
+
 def threads_usable(n_markets: int) -> bool:
     """Whether spreading ``n_markets`` over numba's threads can pay here and now.
 
     No when numba has one thread or this process may use one core, when there are fewer
-    than two chunks of markets per thread, or in a process forked from one whose batch
+    than two chunks of markets per thread, when numba's threads would be its workqueue
+    layer (not safe with Python threads), or in a process forked from one whose batch
     started the threads (GNU OpenMP would abort it).
     """
     threads = nb.get_num_threads()
@@ -86,7 +106,7 @@ def threads_usable(n_markets: int) -> bool:
     except (AttributeError, OSError):  # not on Linux
         cores = os.cpu_count() or 1
     forked = _threads_pid is not None and _threads_pid != os.getpid()
-    return min(threads, cores) >= 2 and n_markets >= 2 * _CHUNK * threads and not forked
+    return min(threads, cores) >= 2 and n_markets >= 2 * _CHUNK * threads and not forked and _safe_thread_pool()
 
 
 

@@ -79,8 +79,9 @@ class MarketVectorEnv(gym.vector.VectorEnv):
             ``"auto"`` (default) whichever is faster at the time: it times three steps of
             each every ~500 steps. Threads are about 1.9x faster on two idle cores and
             slower when other processes keep the cores busy. ``"auto"`` stays serial with
-            one usable core or thread, fewer than 8 markets per thread, or in a process
-            forked from one whose markets ran on threads. The results are identical
+            one usable core or thread, fewer than 8 markets per thread, without TBB or
+            OpenMP (numba's workqueue fallback is unsafe with Python threads), or in a
+            process forked from one whose markets ran on threads. The results are identical
             either way.
         **env_kwargs: Keyword arguments of :class:`~marketenv.env.MarketEnv` (same for
             every env; ``config`` is loaded once).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import os
 import re
 import subprocess
@@ -174,6 +175,22 @@ def test_auto_stays_serial_where_threads_cannot_pay(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(batch_mod.nb, "get_num_threads", lambda: 2)
     monkeypatch.setattr(batch_mod, "_threads_pid", os.getpid() + 1)  # a child of a process with threads
     assert not batch_mod.threads_usable(1_000)
+    monkeypatch.setattr(batch_mod, "_threads_pid", None)
+    monkeypatch.setattr(batch_mod, "_safe_thread_pool", lambda: False)  # only numba's workqueue layer
+    assert not batch_mod.threads_usable(1_000)
+
+
+def test_the_workqueue_layer_is_not_a_safe_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    safe = batch_mod._safe_thread_pool.__wrapped__
+    monkeypatch.setattr(batch_mod.nb.config, "THREADING_LAYER", "workqueue")
+    assert not safe()
+    try:
+        importlib.import_module("numba.np.ufunc.tbbpool")
+        tbb = True
+    except ImportError:  # no libtbb here
+        tbb = False
+    monkeypatch.setattr(batch_mod.nb.config, "THREADING_LAYER", "safe")  # numba's "safe" means TBB only
+    assert safe() is tbb
 
 
 @pytest.mark.parametrize("bad", ["yes", 1, None, "Auto"])
