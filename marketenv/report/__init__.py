@@ -3,7 +3,7 @@
 From Python::
 
     from marketenv.report import report
-    summary = report(config=load_config("configs/default.toml"), ticks=100_000, out="report/")
+    summary = report(config=load_config("configs/default.toml"), ticks=DEFAULT_TICKS, out="report/")
     print(summary.table())
 
 ``report(recording="data/training.parquet", out="report/")`` measures an existing
@@ -14,17 +14,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from marketenv.report.collect import MarketSeries, ReportInputError, from_recording, simulate
+from marketenv.report.collect import (
+    DEFAULT_TICKS,
+    MarketSeries,
+    ReportInputError,
+    from_recording,
+    simulate,
+)
 from marketenv.report.summary import RealismSummary, measure
 
-__all__ = ["MarketSeries", "RealismSummary", "ReportInputError", "from_recording", "measure", "report", "simulate"]
+__all__ = ["DEFAULT_TICKS", "MarketSeries", "RealismSummary", "ReportInputError", "from_recording", "measure", "report",
+           "simulate"]
 
 
 def report(
     recording: str | Path | None = None,
     *,
     config: object | None = None,
-    ticks: int = 100_000,
+    ticks: int = DEFAULT_TICKS,
     seed: int | None = None,
     out: str | Path | None = None,
     boosted: bool = True,

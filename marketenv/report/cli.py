@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from marketenv.cli import int_in_range
 from marketenv.errors import MarketEnvError
+from marketenv.report.collect import DEFAULT_TICKS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("recording", nargs="?", default=None, help="a Parquet recording with interval 1")
     p.add_argument("--config", default=None, help="run a fresh simulation of this scenario TOML")
-    p.add_argument("--ticks", type=int_in_range(1, 10**9), default=100_000, help="ticks of a fresh run (default 100000)")
+    p.add_argument("--ticks", type=int_in_range(1, 10**9), default=DEFAULT_TICKS,
+                   help=f"ticks of a fresh run (default {DEFAULT_TICKS}; shorter runs give noisy facts)")
     p.add_argument("--seed", type=int_in_range(0, 2**63 - 1), default=None, help="root seed of a fresh run (default: the config's)")
     p.add_argument("--out", default="report", help="output folder (default: report/)")
     p.add_argument("--no-boosted", action="store_true", help="skip the gradient-boosted predictability fact")

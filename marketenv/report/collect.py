@@ -20,6 +20,10 @@ from marketenv.errors import MarketEnvError
 from marketenv.feature_spec import FEATURE_INDEX, MARKET_FEATURES
 from marketenv.types import TICKS_PER_UNIT
 
+DEFAULT_TICKS = 500_000
+"""Ticks of a fresh run by default: 8,333 60-tick returns. Over 100,000 ticks the
+tail and autocorrelation facts swing across their targets from seed to seed."""
+
 _MARKET_COLS = np.array([FEATURE_INDEX[n] for n in MARKET_FEATURES], dtype=np.int64)
 
 
