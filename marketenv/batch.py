@@ -82,7 +82,8 @@ def _safe_thread_pool() -> bool:
     layer = nb.config.THREADING_LAYER
     if layer == "workqueue":
         return False
-    pools = ("tbbpool",) if layer in ("safe", "forksafe", "tbb") else ("tbbpool", "omppool")
+    pools = {"omp": ("omppool",), "tbb": ("tbbpool",), "safe": ("tbbpool",), "forksafe": ("tbbpool",)}.get(
+        layer, ("tbbpool", "omppool"))  # "default", "threadsafe": TBB, else OpenMP
     for pool in pools:
         try:
             importlib.import_module(f"numba.np.ufunc.{pool}")
@@ -107,7 +108,6 @@ def threads_usable(n_markets: int) -> bool:
         cores = os.cpu_count() or 1
     forked = _threads_pid is not None and _threads_pid != os.getpid()
     return min(threads, cores) >= 2 and n_markets >= 2 * _CHUNK * threads and not forked and _safe_thread_pool()
-
 
 
 class MarketBatch:
