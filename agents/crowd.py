@@ -126,8 +126,8 @@ class Crowd:
         caller's ``external`` mask, ``external_actions`` and ``obs_before`` /
         ``equity_before`` buffers. It stays valid until the pool grows or a block of
         random numbers runs out (the kernel then reports ``NEED_*``): build it again then,
-        or for used-up process draws call :meth:`refill_draws` with ``direct`` (whether the
-        kernel draws uniforms and acting orders from the generators itself).
+        unless ``Market.refill_draws(orders=not direct)`` keeps the blocks' arrays
+        (``direct``: the kernel draws uniforms and acting orders from the generators itself).
         """
         m, fe = sim.market, sim.features
         agents, order = self._random.addresses, pcg.direct_addresses([m.order_generator])
@@ -147,12 +147,6 @@ class Crowd:
                  equity_before, scratch, np.empty(m.n_symbols), opos, agents, order,
                  np.empty((n, ublock.shape[2])), np.empty(n, dtype=np.int64))
         return state, engine[-1], direct
-
-    @staticmethod
-    def refill_draws(sim: Simulation, direct: bool) -> None:
-        """Draw ``sim``'s used-up blocks as :meth:`market_state` did with ``direct`` (a state
-        whose arrays :meth:`~marketenv.market.Market.draw_arrays` still shows stays valid)."""
-        sim.market.draw_block(1, orders=not direct)
 
     step_markets = staticmethod(crowd_loop.step_markets)
     """The batched step kernel (:func:`agents.crowd_loop.step_markets`)."""

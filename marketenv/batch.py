@@ -148,7 +148,7 @@ class MarketBatch:
         self.keep_before = bool(keep_before)
         self.parallel = check_parallel(parallel)
         self.threaded = parallel is True
-        """Whether the next step runs on numba's threads (``"auto"`` changes it as it goes)."""
+        """Whether steps run on numba's threads (with ``"auto"``, its current choice)."""
         self._auto = parallel == "auto" and threads_usable(n)
         self._left = 0  # "auto": steps before the next comparison (< 0: timed steps left in one)
         self._times = [np.inf, np.inf]  # "auto": best serial and threaded step of the comparison
@@ -293,9 +293,7 @@ class MarketBatch:
         elif need == NEED_SYNC:
             self.ticks[b] = sim.tick
         elif need == NEED_DRAWS:  # new blocks drawn into the same arrays leave the state valid
-            held = sim.market.draw_arrays()
-            sim.crowd.refill_draws(sim, self._direct[b])
-            if not rebuild and all(a is h for a, h in zip(sim.market.draw_arrays(), held, strict=True)):
+            if not sim.market.refill_draws(orders=not self._direct[b]) and not rebuild:
                 return
         self._put(b)  # building the state draws the used-up blocks (NEED_DRAWS, NEED_UNIFORMS)
 

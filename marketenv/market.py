@@ -222,13 +222,15 @@ class _Draws:
         k, j = int(self.position[0]), int(self.order_position[0])
         return (self._orders[j : j + ticks], *(b[k : k + ticks] for b in self._bufs))
 
-    def refill(self, ticks: int, orders: bool = True) -> None:
-        """Draw new blocks where fewer than ``ticks`` rows are left (the acting orders only if ``orders``).
+    def refill(self, ticks: int, orders: bool = True) -> bool:
+        """Draw new blocks where fewer than ``ticks`` rows are left (the acting orders only if
+        ``orders``); whether any block is a new array.
 
         A used-up block of the same size is drawn into the same arrays, so that a compiled
         caller holding them need not rebuild its state (views a caller took of the old
         rows, with :meth:`peek`, then show the new ones).
         """
+        replaced = False
         m = self._m
         j = int(self.order_position[0])
         left = self._orders.shape[0] - j
@@ -239,6 +241,7 @@ class _Draws:
             perms = self._orders if same else np.empty((size, n), dtype=np.int64)
             perms[:] = np.arange(n, dtype=np.int64)
             m._order_rng.permuted(perms, axis=1, out=perms)
+            replaced = not same
             self._orders = np.concatenate((self._orders[j:], perms)) if left else perms
             self.order_position[0] = 0
         k = int(self.position[0])
@@ -252,8 +255,10 @@ class _Draws:
                 for b, d in zip(self._bufs, new, strict=True):
                     b[...] = d
             else:
+                replaced = True
                 self._bufs = tuple(np.concatenate((b[k:], d)) for b, d in zip(self._bufs, new, strict=True)) if left else new
             self.position[0] = 0
+        return replaced
 
     def consume(self, ticks: int) -> None:
         """Mark ``ticks`` rows as used."""
@@ -387,11 +392,11 @@ class Market:
         d.refill(ticks, orders)
         return d.orders, d.order_position, d.buffers, d.position
 
-    def draw_arrays(self) -> tuple[np.ndarray, ...]:
-        """The arrays of the current blocks (acting orders, then the processes'), as they
-        are: a compiled caller compares them to see whether :meth:`draw_block` replaced any."""
-        d = self._draws
-        return (d.orders, *d.buffers)
+    def refill_draws(self, orders: bool) -> bool:
+        """Draw the used-up blocks as :meth:`draw_block` does (the acting orders only if
+        ``orders``); whether any block is a new array (else a compiled caller's views of
+        them stay valid)."""
+        return self._draws.refill(1, orders)
 
     @property
     def order_generator(self) -> np.random.Generator:

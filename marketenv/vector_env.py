@@ -77,7 +77,8 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         parallel: Where the markets' ticks run: ``True`` on numba's threads
             (``NUMBA_NUM_THREADS``, one per core by default), ``False`` one after another,
             ``"auto"`` (default) whichever is faster at the time: it times three steps of
-            each every ~500 steps. Threads are about 1.9x faster on two idle cores and
+            each after 500 steps, then less often while the choice holds (at most every
+            8,000). Threads are about 1.9x faster on two idle cores and
             slower when other processes keep the cores busy. ``"auto"`` stays serial with
             one usable core or thread, fewer than 8 markets per thread, without TBB or
             OpenMP (numba's workqueue fallback is unsafe with Python threads), or in a
@@ -314,15 +315,11 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         lanes = self._lanes
         assert lanes is not None
         mode = self.autoreset_mode
-        resetting = self._none
-        if mode is AutoresetMode.NEXT_STEP and self._autoreset.any():
-            resetting = self._autoreset.copy()
-        self.tick_batched(acts, ~resetting if resetting is not self._none else self._all)
+        resetting = self._autoreset.copy() if mode is AutoresetMode.NEXT_STEP and self._autoreset.any() else None
+        self.tick_batched(acts, self._all if resetting is None else ~resetting)
         rewards, terms, truncs = self._rewards, self._terminations, self._truncations
         out = lanes.infos(masks=True)  # every env has every key
-        rows: list[int] = []
-        if resetting is not self._none:
-            rows = np.flatnonzero(resetting).tolist()
+        rows = [] if resetting is None else np.flatnonzero(resetting).tolist()
         if mode is AutoresetMode.SAME_STEP:
             ended = np.flatnonzero(terms | truncs).tolist()
             finals = [(i, lanes.obs[i].copy(), lanes.info(i)) for i in ended]
@@ -331,7 +328,7 @@ class MarketVectorEnv(gym.vector.VectorEnv):
             info = self._reset_env(i)[1]
             for key, value in info.items():
                 out[key][i] = value
-        if resetting is not self._none:
+        if resetting is not None:
             rewards[resetting] = 0.0
             terms[resetting] = False
             truncs[resetting] = False

@@ -389,8 +389,10 @@ def test_used_up_draw_blocks_refill_in_place_with_the_same_stream() -> None:
     got = []
     held = None
     for k in range(3):
+        if held is not None:
+            assert blocks.refill_draws(orders=True) is False, k  # drawn into the same arrays
         orders, opos, bufs, dpos = blocks.draw_block(1)
-        arrays = blocks.draw_arrays()
+        arrays = (orders, *bufs)
         if held is not None:
             assert all(a is h for a, h in zip(arrays, held, strict=True)), k
         held = arrays
@@ -400,6 +402,9 @@ def test_used_up_draw_blocks_refill_in_place_with_the_same_stream() -> None:
     for col, want in enumerate(whole):
         assert np.array_equal(np.concatenate([g[col] for g in got]), want), col
     partly = make_market(n=6)  # a block too short for the ticks asked is replaced by a longer one
-    before = partly.draw_arrays()
+    orders, _opos, bufs, _dpos = partly.draw_block(1)
+    before = (orders, *bufs)
     partly.process_draws(size + 1)
-    assert all(a is not b for a, b in zip(partly.draw_arrays(), before, strict=True))
+    orders, _opos, bufs, _dpos = partly.draw_block(1)
+    assert all(a is not b for a, b in zip((orders, *bufs), before, strict=True))
+    assert partly.refill_draws(orders=True) is False  # nothing used up: nothing drawn

@@ -167,6 +167,7 @@ def test_auto_compares_less_often_while_its_choice_holds(monkeypatch: pytest.Mon
 
 
 def test_auto_stays_serial_where_threads_cannot_pay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_mod, "_safe_thread_pool", lambda: True)  # whatever this machine's numba has
     monkeypatch.setattr(batch_mod.nb, "get_num_threads", lambda: 2)
     assert batch_mod.threads_usable(16) is (len(os.sched_getaffinity(0)) >= 2)
     assert not batch_mod.threads_usable(15)  # under two chunks of markets per thread
